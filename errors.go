@@ -1,0 +1,20 @@
+package lifecycle
+
+import "errors"
+
+// Sentinel errors, matched with errors.Is. Errors that concern a file are
+// *fs.PathError values naming it, wrapping one of these.
+var (
+	// ErrLocked: another process holds the lifecycle lock.
+	ErrLocked = errors.New("lifecycle lock held by another process")
+	// ErrCorruptState: the state file is unreadable, not JSON, or invalid.
+	ErrCorruptState = errors.New("corrupt state file")
+	// ErrUnknownState: a string that is not a state.
+	ErrUnknownState = errors.New("unknown state")
+	// ErrUnknownEvent: a string that is not an event.
+	ErrUnknownEvent = errors.New("unknown event")
+	// ErrInvalidRecord: a Record that may not be saved as it is.
+	ErrInvalidRecord = errors.New("invalid record")
+	// ErrPoisoned: an earlier write or sync failed; make a new Machine.
+	ErrPoisoned = errors.New("machine poisoned by an earlier write error")
+)
