@@ -1,0 +1,111 @@
+package lifecycle
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/google/renameio/v2"
+)
+
+// step names a point inside a durable write, for failure injection in tests.
+type step string
+
+const (
+	stepLogWrite  step = "log write"
+	stepLogSync   step = "log fsync"
+	stepTempWrite step = "temp write"
+	stepTempSync  step = "temp fsync"
+	stepRename    step = "rename"
+	stepDirSync   step = "dir fsync"
+)
+
+// afterStep, when set by a test, runs after each step; an error it returns
+// is treated as that step's failure. It is nil in production.
+var afterStep func(step) error
+
+func hook(s step) error {
+	if afterStep == nil {
+		return nil
+	}
+	return afterStep(s)
+}
+
+// saveState validates r and replaces path durably with it.
+func saveState(path string, r Record) error {
+	if err := r.Validate(); err != nil {
+		return &fs.PathError{Op: "save state", Path: path, Err: err}
+	}
+	data, err := r.fileBytes()
+	if err != nil {
+		return &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
+	}
+	return replaceFile(path, data)
+}
+
+// replaceFile writes data to a temporary file beside path (created 0600, so
+// never readable by others), syncs it and renames it over path, then syncs
+// the directory. The directory sync is what renameio leaves out: rename(2)
+// changes the directory, and until the directory is synced a power loss may
+// bring back the old entry (fsync(2): "Calling fsync() does not necessarily
+// ensure that the entry in the directory containing the file has also
+// reached disk. For that an explicit fsync() on a file descriptor for the
+// directory is also needed.").
+func replaceFile(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	// WithTempDir keeps the temp file on path's file system: renameio would
+	// otherwise use os.TempDir() when it shares the device, and a rename is
+	// only atomic within one directory's file system.
+	t, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(0o600))
+	if err != nil {
+		return &fs.PathError{Op: "create temp state", Path: path, Err: unwrapPath(err)}
+	}
+	defer func() {
+		if cerr := t.Cleanup(); cerr != nil && err == nil {
+			err = &fs.PathError{Op: "remove temp state", Path: t.Name(), Err: unwrapPath(cerr)}
+		}
+	}()
+	if _, err := t.Write(data); err != nil {
+		return &fs.PathError{Op: "write state", Path: path, Err: unwrapPath(err)}
+	}
+	if err := hook(stepTempWrite); err != nil {
+		return &fs.PathError{Op: "write state", Path: path, Err: err}
+	}
+	if err := t.Sync(); err != nil {
+		return &fs.PathError{Op: "sync state", Path: path, Err: unwrapPath(err)}
+	}
+	if err := hook(stepTempSync); err != nil {
+		return &fs.PathError{Op: "sync state", Path: path, Err: err}
+	}
+	// CloseAtomicallyReplace syncs again; the data is already on disk, so the
+	// second fsync has nothing to flush.
+	if err := t.CloseAtomicallyReplace(); err != nil {
+		return &fs.PathError{Op: "replace state", Path: path, Err: unwrapPath(err)}
+	}
+	if err := hook(stepRename); err != nil {
+		return &fs.PathError{Op: "replace state", Path: path, Err: err}
+	}
+	if err := syncDir(dir); err != nil {
+		return err
+	}
+	return hook(stepDirSync)
+}
+
+// syncDir makes the entries of dir durable.
+func syncDir(dir string) error {
+	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_CLOEXEC|syscall.O_DIRECTORY, 0)
+	if err != nil {
+		return &fs.PathError{Op: "sync dir", Path: dir, Err: unwrapPath(err)}
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if serr != nil {
+		return &fs.PathError{Op: "sync dir", Path: dir, Err: unwrapPath(serr)}
+	}
+	if cerr != nil {
+		return &fs.PathError{Op: "close dir", Path: dir, Err: unwrapPath(cerr)}
+	}
+	return nil
+}

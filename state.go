@@ -1,0 +1,619 @@
+package lifecycle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxStateSize bounds the state file. A real record is well under a
+// kilobyte; a larger file is refused without being read to the end.
+const MaxStateSize = 1 << 20
+
+// Record is the content of the state file. Its JSON form (MarshalJSON) is the
+// file's: the known keys in a fixed order, then any keys this library does
+// not know, kept with their values.
+type Record struct {
+	CurrentState State
+	SinceTS      time.Time
+	// LastActivityTS moves on heartbeat_refresh, request_arrived and wake_signal.
+	LastActivityTS  time.Time
+	WrapperEventSeq int64
+	// SleepCycleProgress is a JSON object owned by the sleep cycle, or nil.
+	SleepCycleProgress                   json.RawMessage
+	Quarantine                           *Quarantine
+	ShadowRun                            bool
+	CrisisMode                           bool
+	CrisisModeSinceTS                    *string
+	EssentialVariableConsecutiveBreaches int64
+	EssentialVariableConsecutiveClears   int64
+	// TransitionSeq counts the transitions ever logged; the log's
+	// state_transition lines carry the same number as "seq".
+	TransitionSeq int64
+	// Extra holds the keys this library does not know, in file order.
+	Extra []Field
+}
+
+// Quarantine is the sleep cycle's back-off after repeated failures.
+type Quarantine struct {
+	UntilTS string `json:"until_ts"`
+	Reason  string `json:"reason"`
+	SinceTS string `json:"since_ts"`
+}
+
+// Field is a key of the state file this library does not know.
+type Field struct {
+	Key   string
+	Value json.RawMessage
+}
+
+// DefaultRecord is the record of a machine that has never run: WAKE since now.
+func DefaultRecord(now time.Time) Record {
+	now = truncate(now)
+	return Record{CurrentState: Wake, SinceTS: now, LastActivityTS: now}
+}
+
+// Equal reports whether r and o would be written as the same bytes.
+func (r Record) Equal(o Record) bool {
+	a, errA := r.MarshalJSON()
+	b, errB := o.MarshalJSON()
+	return errA == nil && errB == nil && bytes.Equal(a, b)
+}
+
+// Clone returns a deep copy, so a callback can change it freely.
+func (r Record) Clone() Record {
+	c := r
+	c.SleepCycleProgress = bytes.Clone(r.SleepCycleProgress)
+	if r.Quarantine != nil {
+		q := *r.Quarantine
+		c.Quarantine = &q
+	}
+	if r.CrisisModeSinceTS != nil {
+		s := *r.CrisisModeSinceTS
+		c.CrisisModeSinceTS = &s
+	}
+	if r.Extra != nil {
+		c.Extra = make([]Field, len(r.Extra))
+		for i, f := range r.Extra {
+			c.Extra[i] = Field{f.Key, bytes.Clone(f.Value)}
+		}
+	}
+	return c
+}
+
+// knownKeys are the file's keys in the order they are written.
+var knownKeys = [...]string{
+	"current_state", "since_ts", "last_activity_ts", "wrapper_event_seq",
+	"sleep_cycle_progress", "quarantine", "shadow_run", "crisis_mode",
+	"crisis_mode_since_ts", "essential_variable_consecutive_breaches",
+	"essential_variable_consecutive_clears", "transition_seq",
+}
+
+func isKnownKey(k string) bool {
+	for _, kk := range knownKeys {
+		if k == kk {
+			return true
+		}
+	}
+	return false
+}
+
+// Validate reports, wrapping ErrInvalidRecord, what keeps r from being saved.
+func (r Record) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidRecord, fmt.Sprintf(format, a...))
+	}
+	if _, err := ParseState(string(r.CurrentState)); err != nil {
+		return bad("current_state: %v", err)
+	}
+	if r.SinceTS.IsZero() {
+		return bad("since_ts is empty")
+	}
+	if r.LastActivityTS.IsZero() {
+		return bad("last_activity_ts is empty")
+	}
+	for _, c := range [...]struct {
+		key string
+		n   int64
+	}{
+		{"wrapper_event_seq", r.WrapperEventSeq},
+		{"essential_variable_consecutive_breaches", r.EssentialVariableConsecutiveBreaches},
+		{"essential_variable_consecutive_clears", r.EssentialVariableConsecutiveClears},
+		{"transition_seq", r.TransitionSeq},
+	} {
+		if c.n < 0 {
+			return bad("%s is %d, want a non-negative integer", c.key, c.n)
+		}
+	}
+	if r.SleepCycleProgress != nil {
+		if err := checkObjectOrNull(r.SleepCycleProgress); err != nil {
+			return bad("sleep_cycle_progress: %v", err)
+		}
+	}
+	seen := make(map[string]bool, len(r.Extra))
+	for _, f := range r.Extra {
+		if isKnownKey(f.Key) || seen[f.Key] {
+			return bad("extra key %q duplicates a key of the record", f.Key)
+		}
+		seen[f.Key] = true
+		if !json.Valid(f.Value) {
+			return bad("extra key %q holds invalid JSON", f.Key)
+		}
+	}
+	return nil
+}
+
+func checkObjectOrNull(raw json.RawMessage) error {
+	t := bytes.TrimSpace(raw)
+	if bytes.Equal(t, []byte("null")) {
+		return nil
+	}
+	if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+		return errors.New("want a JSON object or null")
+	}
+	return nil
+}
+
+// MarshalJSON writes r in the file's layout, compact. It does not validate.
+func (r Record) MarshalJSON() ([]byte, error) {
+	return r.encode("")
+}
+
+// UnmarshalJSON reads and validates the file's layout, keeping unknown keys.
+func (r *Record) UnmarshalJSON(data []byte) error {
+	rec, err := decodeRecord(data)
+	if err != nil {
+		return err
+	}
+	*r = rec
+	return nil
+}
+
+// encode writes the record; indent "" is compact, otherwise each level is
+// indented by indent as Python's json.dump(indent=2) does.
+func (r Record) encode(indent string) ([]byte, error) {
+	var b bytes.Buffer
+	nl, sep := "", ":"
+	if indent != "" {
+		nl, sep = "\n"+indent, ": "
+	}
+	b.WriteByte('{')
+	first := true
+	put := func(key string, value []byte) error {
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		b.WriteString(nl)
+		b.WriteString(strconv.Quote(key))
+		b.WriteString(sep)
+		if indent == "" {
+			return json.Compact(&b, value)
+		}
+		return json.Indent(&b, value, indent, indent)
+	}
+	str := func(s string) []byte { return appendJSONString(nil, s) }
+	ts := func(t time.Time) []byte {
+		b := append([]byte{'"'}, appendTimestamp(nil, t)...)
+		return append(b, '"')
+	}
+	num := func(n int64) []byte { return strconv.AppendInt(nil, n, 10) }
+	null := []byte("null")
+
+	progress := null
+	if r.SleepCycleProgress != nil {
+		progress = r.SleepCycleProgress
+	}
+	quarantine := null
+	if q := r.Quarantine; q != nil {
+		quarantine = []byte(`{"until_ts":` + string(str(q.UntilTS)) + `,"reason":` +
+			string(str(q.Reason)) + `,"since_ts":` + string(str(q.SinceTS)) + `}`)
+	}
+	crisisSince := null
+	if r.CrisisModeSinceTS != nil {
+		crisisSince = str(*r.CrisisModeSinceTS)
+	}
+	fields := [...][]byte{
+		str(string(r.CurrentState)), ts(r.SinceTS), ts(r.LastActivityTS), num(r.WrapperEventSeq),
+		progress, quarantine, strconv.AppendBool(nil, r.ShadowRun), strconv.AppendBool(nil, r.CrisisMode),
+		crisisSince, num(r.EssentialVariableConsecutiveBreaches), num(r.EssentialVariableConsecutiveClears),
+		num(r.TransitionSeq),
+	}
+	for i, key := range knownKeys {
+		if err := put(key, fields[i]); err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	for _, f := range r.Extra {
+		if err := put(f.Key, f.Value); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.Key, err)
+		}
+	}
+	if indent != "" {
+		b.WriteByte('\n')
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+// appendJSONString quotes s as Python's json.dumps does with its default
+// ensure_ascii=True: every non-ASCII rune as a \u escape, so the bytes match
+// what the Python tools write.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == '\n':
+			b = append(b, '\\', 'n')
+		case r == '\r':
+			b = append(b, '\\', 'r')
+		case r == '\t':
+			b = append(b, '\\', 't')
+		case r == '\b':
+			b = append(b, '\\', 'b')
+		case r == '\f':
+			b = append(b, '\\', 'f')
+		case r < 0x20 || r >= 0x7f:
+			if r >= 0x10000 {
+				r1, r2 := utf16Surrogates(r)
+				b = append(b, '\\', 'u', hex[r1>>12], hex[r1>>8&15], hex[r1>>4&15], hex[r1&15])
+				r = r2
+			}
+			b = append(b, '\\', 'u', hex[r>>12], hex[r>>8&15], hex[r>>4&15], hex[r&15])
+		default:
+			b = append(b, byte(r))
+		}
+	}
+	return append(b, '"')
+}
+
+func utf16Surrogates(r rune) (rune, rune) {
+	r -= 0x10000
+	return 0xd800 + (r>>10)&0x3ff, 0xdc00 + r&0x3ff
+}
+
+// asciiJSON rewrites the non-ASCII runes inside a JSON text as \u escapes.
+// Outside strings JSON is ASCII already, so rewriting every rune is safe.
+func asciiJSON(src []byte) []byte {
+	if isASCII(src) {
+		return src
+	}
+	out := make([]byte, 0, len(src)+16)
+	for len(src) > 0 {
+		r, n := utf8.DecodeRune(src)
+		if r < utf8.RuneSelf {
+			out = append(out, src[0])
+		} else {
+			q := appendJSONString(nil, string(r))
+			out = append(out, q[1:len(q)-1]...)
+		}
+		src = src[n:]
+	}
+	return out
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// fileBytes is the state file's exact content.
+func (r Record) fileBytes() ([]byte, error) {
+	b, err := r.encode("  ")
+	if err != nil {
+		return nil, err
+	}
+	return asciiJSON(b), nil
+}
+
+// decodeRecord parses and validates a state file's content.
+func decodeRecord(data []byte) (Record, error) {
+	if !utf8.Valid(data) {
+		return Record{}, errors.New("not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return Record{}, fmt.Errorf("not JSON: %v", jsonErr(err))
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return Record{}, fmt.Errorf("want a JSON object, found %v", tok)
+	}
+	raw := make(map[string]json.RawMessage, len(knownKeys))
+	var extra []Field
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return Record{}, fmt.Errorf("not JSON: %v", jsonErr(err))
+		}
+		key := tok.(string) // inside an object the decoder only yields string keys
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return Record{}, fmt.Errorf("not JSON: %v", jsonErr(err))
+		}
+		if isKnownKey(key) {
+			raw[key] = v
+			continue
+		}
+		// A repeated key keeps its last value, as Python's json does.
+		extra = removeField(extra, key)
+		extra = append(extra, Field{key, v})
+	}
+	if _, err := dec.Token(); err != nil {
+		return Record{}, fmt.Errorf("not JSON: %v", jsonErr(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Record{}, errors.New("not JSON: data after the object")
+	}
+
+	var r Record
+	var errs []error
+	fail := func(key string, err error) { errs = append(errs, fmt.Errorf("%s: %w", key, err)) }
+
+	if s, err := requiredString(raw, "current_state"); err != nil {
+		fail("current_state", err)
+	} else if st, err := ParseState(s); err != nil {
+		fail("current_state", err)
+	} else {
+		r.CurrentState = st
+	}
+	for _, f := range [...]struct {
+		key string
+		dst *time.Time
+	}{{"since_ts", &r.SinceTS}, {"last_activity_ts", &r.LastActivityTS}} {
+		if s, err := requiredString(raw, f.key); err != nil {
+			fail(f.key, err)
+		} else if t, err := ParseTimestamp(s); err != nil {
+			fail(f.key, err)
+		} else {
+			*f.dst = t
+		}
+	}
+	for _, f := range [...]struct {
+		key string
+		dst *int64
+	}{
+		{"wrapper_event_seq", &r.WrapperEventSeq},
+		{"essential_variable_consecutive_breaches", &r.EssentialVariableConsecutiveBreaches},
+		{"essential_variable_consecutive_clears", &r.EssentialVariableConsecutiveClears},
+		{"transition_seq", &r.TransitionSeq},
+	} {
+		if err := counter(raw[f.key], f.dst); err != nil {
+			fail(f.key, err)
+		}
+	}
+	if v, ok := raw["sleep_cycle_progress"]; ok && !isNull(v) {
+		if err := checkObjectOrNull(v); err != nil {
+			fail("sleep_cycle_progress", err)
+		} else {
+			r.SleepCycleProgress = compact(v)
+		}
+	}
+	if v, ok := raw["quarantine"]; ok && !isNull(v) {
+		if q, err := quarantine(v); err != nil {
+			fail("quarantine", err)
+		} else {
+			r.Quarantine = q
+		}
+	}
+	if v, ok := raw["shadow_run"]; !ok {
+		fail("shadow_run", errors.New("missing, want true or false"))
+	} else if err := boolean(v, &r.ShadowRun); err != nil {
+		fail("shadow_run", err)
+	}
+	if v, ok := raw["crisis_mode"]; ok {
+		if err := boolean(v, &r.CrisisMode); err != nil {
+			fail("crisis_mode", err)
+		}
+	}
+	if v, ok := raw["crisis_mode_since_ts"]; ok && !isNull(v) {
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			fail("crisis_mode_since_ts", fmt.Errorf("want a string or null, found %s", abbrev(v)))
+		} else {
+			r.CrisisModeSinceTS = &s
+		}
+	}
+	for i := range extra {
+		extra[i].Value = compact(extra[i].Value)
+	}
+	r.Extra = extra
+	return r, errors.Join(errs...)
+}
+
+func removeField(fs []Field, key string) []Field {
+	for i, f := range fs {
+		if f.Key == key {
+			return append(fs[:i], fs[i+1:]...)
+		}
+	}
+	return fs
+}
+
+func jsonErr(err error) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return errors.New("unexpected end of input (truncated or empty file)")
+	}
+	return err
+}
+
+func isNull(v json.RawMessage) bool { return bytes.Equal(v, []byte("null")) }
+
+func compact(v json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, v); err != nil {
+		return bytes.Clone(v) // already checked valid by the decoder
+	}
+	return b.Bytes()
+}
+
+// abbrev shows at most a line's worth of a bad value in an error.
+func abbrev(v json.RawMessage) string {
+	const max = 40
+	if len(v) > max {
+		return string(v[:max]) + "..."
+	}
+	return string(v)
+}
+
+func requiredString(raw map[string]json.RawMessage, key string) (string, error) {
+	v, ok := raw[key]
+	if !ok {
+		return "", errors.New("missing")
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", fmt.Errorf("want a string, found %s", abbrev(v))
+	}
+	if s == "" {
+		return "", errors.New("empty")
+	}
+	return s, nil
+}
+
+// counter reads a non-negative integer. Missing reads 0. Booleans, floats
+// (even 1.0) and strings are refused: Python writes counters as ints.
+func counter(v json.RawMessage, dst *int64) error {
+	if v == nil {
+		return nil
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a non-negative integer, found %s", abbrev(v))
+	}
+	*dst = n
+	return nil
+}
+
+func boolean(v json.RawMessage, dst *bool) error {
+	switch string(v) {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		return fmt.Errorf("want true or false, found %s", abbrev(v))
+	}
+	return nil
+}
+
+func quarantine(v json.RawMessage) (*Quarantine, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(v, &fields); err != nil {
+		return nil, fmt.Errorf("want an object or null, found %s", abbrev(v))
+	}
+	var q Quarantine
+	for _, f := range [...]struct {
+		key string
+		dst *string
+	}{{"until_ts", &q.UntilTS}, {"reason", &q.Reason}, {"since_ts", &q.SinceTS}} {
+		raw, ok := fields[f.key]
+		if !ok {
+			return nil, fmt.Errorf("%s: missing", f.key)
+		}
+		if err := json.Unmarshal(raw, f.dst); err != nil {
+			return nil, fmt.Errorf("%s: want a string, found %s", f.key, abbrev(raw))
+		}
+	}
+	return &q, nil
+}
+
+// LoadState reads the state file at path. A missing file reads as
+// DefaultRecord(time.Now()) and nothing is written. A file that cannot be
+// read, is not JSON or fails validation gives a *fs.PathError naming it and
+// wrapping ErrCorruptState; the file is left as it is.
+func LoadState(path string) (Record, error) {
+	r, _, err := loadState(path, time.Now)
+	return r, err
+}
+
+// loadState also reports whether the file existed.
+func loadState(path string, now func() time.Time) (Record, bool, error) {
+	data, err := readStateFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return DefaultRecord(now()), false, nil
+	}
+	if err != nil {
+		return Record{}, true, err
+	}
+	r, err := decodeRecord(data)
+	if err != nil {
+		return Record{}, true, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
+	}
+	return r, true, nil
+}
+
+// readStateFile reads at most MaxStateSize bytes of a regular file.
+func readStateFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, unwrapPath(err))}
+	}
+	data, err := readRegular(f, MaxStateSize)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, unwrapPath(err))}
+	}
+	return data, nil
+}
+
+// readRegular refuses anything but a regular file of at most max bytes, so
+// that a directory, a FIFO or a huge file never blocks or fills memory.
+func readRegular(f *os.File, max int64) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("file is %d bytes, more than the %d a state file may hold", fi.Size(), max)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("file grew past the %d bytes a state file may hold", max)
+	}
+	return data, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// SaveState validates r and replaces the file at path with it, durably: a
+// temporary file in the same directory is written, synced and renamed over
+// path, and the directory is synced.
+func SaveState(path string, r Record) error {
+	return saveState(path, r)
+}
