@@ -1,0 +1,80 @@
+// Package lifecycle owns the lifecycle of a long-running daemon: four
+// states (WAKE, DROWSY, SLEEP, HIBERNATION), a pure transition function, and
+// a Machine whose Dispatch is the one writer of a JSON state file.
+//
+// # The table
+//
+// ComputeTransition is the table below and nothing else; it does not
+// allocate. Every other (state, event, guards) is a no-op, and so is a row
+// whose target is the current state.
+//
+//	from         event                 guard           to
+//	any          request_arrived       -               WAKE
+//	WAKE         idle_5min             -               DROWSY
+//	DROWSY       heartbeat_refresh     -               WAKE
+//	DROWSY       idle_30min            sleep_eligible  SLEEP
+//	SLEEP        sleep_cycle_done      still_idle      HIBERNATION
+//	HIBERNATION  wake_signal           -               WAKE
+//
+// # Files
+//
+// A Machine's directory holds the state file lifecycle_state.json, the lock
+// file .lifecycle.lock and the event log logs/lifecycle-events-YYYY-MM-DD.jsonl
+// (one file per UTC day, compressed to .jsonl.gz after the retention). The
+// formats are those of the Python daemon this package re-creates, so the
+// Python tools and a Go daemon can share one directory. Directories are
+// created 0700, files 0600.
+//
+// # Dispatch
+//
+//  1. Take the Machine's in-process mutex: goroutines queue.
+//  2. flock(LOCK_EX|LOCK_NB) the lock file. Held elsewhere: Dispatch returns
+//     ErrLocked; DispatchContext retries until the context ends.
+//  3. Load the record (missing: the default). Corrupt: return the error and
+//     write nothing.
+//  4. Compute the transition.
+//  5. Bookkeeping: heartbeat_refresh, request_arrived and wake_signal set
+//     last_activity_ts and increment wrapper_event_seq; shadow_run is set to
+//     the Machine's setting.
+//  6. No transition: save only if the record changed.
+//  7. Transition: increment transition_seq; append the state_transition line
+//     (carrying that seq) to the log and fsync it; then write the state to a
+//     temporary file beside it, fsync, rename it over the state file, fsync
+//     the directory.
+//  8. A failed write or sync poisons the Machine: later calls fail with
+//     ErrPoisoned, and a new Machine recovers.
+//
+// # Crash assumptions
+//
+// A crash (kill -9, power loss) may stop a dispatch between any two system
+// calls. We assume a local POSIX file system on which fsync(2) makes a file's
+// data durable, fsync of a directory makes its entries durable, rename(2)
+// within a directory is atomic, and write(2) with O_APPEND does not
+// interleave with another process's write. NFS does not give these and is
+// not supported.
+//
+// Under those assumptions the state file is always one whole record, old or
+// new: it is only ever replaced by rename. The log may end in a torn line (a
+// crash inside write(2)); the next append starts a new line first, and
+// readers skip and count the torn one.
+//
+// # Recovery
+//
+// The log is the write-ahead record. The first time a Machine holds the lock
+// (in New when the lock is free, else at the first call), it:
+//
+//  1. Loads the state file; its transition_seq is S and its state is X.
+//  2. Finds the last state_transition line of the log, reading only the
+//     newest day that has one.
+//  3. If that line has seq S+1 and from X, the dispatch that wrote it crashed
+//     after syncing the log and before its rename was durable: the line is
+//     replayed (state, since_ts, seq and the dispatch's bookkeeping) and the
+//     state file is replaced durably.
+//  4. Otherwise (seq at most S, a line without seq written by the Python
+//     tools, or a gap, which is reported through the logger) the state file
+//     stands as it is.
+//
+// A dispatch that returned an error may or may not have happened: if its log
+// line reached the disk, recovery applies it. A dispatch that returned
+// without error is in both files.
+package lifecycle
