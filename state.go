@@ -116,11 +116,15 @@ func (r Record) Validate() error {
 	if _, err := ParseState(string(r.CurrentState)); err != nil {
 		return bad("current_state: %v", err)
 	}
-	if r.SinceTS.IsZero() {
-		return bad("since_ts is empty")
-	}
-	if r.LastActivityTS.IsZero() {
-		return bad("last_activity_ts is empty")
+	for _, ts := range [...]struct {
+		key string
+		t   time.Time
+	}{{"since_ts", r.SinceTS}, {"last_activity_ts", r.LastActivityTS}} {
+		// Python's datetime holds years 1 to 9999; outside them the file
+		// could not be read back.
+		if y := ts.t.UTC().Year(); ts.t.IsZero() || y < 1 || y > 9999 {
+			return bad("%s is %v, want a time in years 1 to 9999", ts.key, ts.t)
+		}
 	}
 	for _, c := range [...]struct {
 		key string
@@ -166,7 +170,11 @@ func checkObjectOrNull(raw json.RawMessage) error {
 
 // MarshalJSON writes r in the file's layout, compact. It does not validate.
 func (r Record) MarshalJSON() ([]byte, error) {
-	return r.encode("")
+	b, err := r.encode("")
+	if err != nil {
+		return nil, err
+	}
+	return asciiJSON(b), nil
 }
 
 // UnmarshalJSON reads and validates the file's layout, keeping unknown keys.
@@ -195,7 +203,7 @@ func (r Record) encode(indent string) ([]byte, error) {
 		}
 		first = false
 		b.WriteString(nl)
-		b.WriteString(strconv.Quote(key))
+		b.Write(appendJSONString(nil, key))
 		b.WriteString(sep)
 		if indent == "" {
 			return json.Compact(&b, value)
@@ -353,9 +361,9 @@ func decodeRecord(data []byte) (Record, error) {
 			raw[key] = v
 			continue
 		}
-		// A repeated key keeps its last value, as Python's json does.
-		extra = removeField(extra, key)
-		extra = append(extra, Field{key, v})
+		// A repeated key keeps its first place and its last value, as a
+		// Python dict does.
+		extra = setField(extra, key, v)
 	}
 	if _, err := dec.Token(); err != nil {
 		return Record{}, fmt.Errorf("not JSON: %v", jsonErr(err))
@@ -439,13 +447,14 @@ func decodeRecord(data []byte) (Record, error) {
 	return r, errors.Join(errs...)
 }
 
-func removeField(fs []Field, key string) []Field {
+func setField(fs []Field, key string, v json.RawMessage) []Field {
 	for i, f := range fs {
 		if f.Key == key {
-			return append(fs[:i], fs[i+1:]...)
+			fs[i].Value = v
+			return fs
 		}
 	}
-	return fs
+	return append(fs, Field{key, v})
 }
 
 func jsonErr(err error) error {
@@ -529,7 +538,7 @@ func quarantine(v json.RawMessage) (*Quarantine, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s: missing", f.key)
 		}
-		if err := json.Unmarshal(raw, f.dst); err != nil {
+		if err := json.Unmarshal(raw, f.dst); err != nil || isNull(raw) {
 			return nil, fmt.Errorf("%s: want a string, found %s", f.key, abbrev(raw))
 		}
 	}
