@@ -134,9 +134,9 @@ func TestDispatchBookkeeping(t *testing.T) {
 			dir := t.TempDir()
 			clock := stepClock()
 			m := newMachine(t, dir, lifecycle.WithClock(clock))
-			before, err := m.Update(func(r *lifecycle.Record) error { return nil })
+			_, err := m.Dispatch(lifecycle.HeartbeatRefresh, lifecycle.Guards{}) // creates the file
 			require.NoError(t, err)
-			_, err = m.Dispatch(lifecycle.HeartbeatRefresh, lifecycle.Guards{}) // creates the file
+			before, err := m.Snapshot()
 			require.NoError(t, err)
 			first, err := os.ReadFile(filepath.Join(dir, lifecycle.DefaultStateFile))
 			require.NoError(t, err)
@@ -437,4 +437,34 @@ func TestNewRefusesBadPaths(t *testing.T) {
 		require.Error(t, err)
 		require.Contains(t, err.Error(), filepath.Join(dir, "logs"))
 	})
+}
+
+// BenchmarkDispatchTransition measures a durable transition: log append and
+// fsync, temp file write and fsync, rename, directory fsync.
+func BenchmarkDispatchTransition(b *testing.B) {
+	m, err := lifecycle.New(b.TempDir(), lifecycle.WithRetention(0))
+	require.NoError(b, err)
+	defer m.Close()
+	cycle := []lifecycle.Event{lifecycle.Idle5Min, lifecycle.HeartbeatRefresh}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := m.Dispatch(cycle[i&1], lifecycle.Guards{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDispatchTick measures a no-op dispatch: lock, read, parse, unlock.
+func BenchmarkDispatchTick(b *testing.B) {
+	m, err := lifecycle.New(b.TempDir(), lifecycle.WithRetention(0))
+	require.NoError(b, err)
+	defer m.Close()
+	_, err = m.Dispatch(lifecycle.Idle5Min, lifecycle.Guards{})
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Dispatch(lifecycle.Tick, lifecycle.Guards{}); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -433,13 +433,13 @@ func rotateLog(dir, path string) (ok bool, err error) {
 		}
 	}
 	// The rename must be durable before the removal is.
-	if err := syncLogDir(dir); err != nil {
+	if err := syncDir(dir); err != nil {
 		return false, err
 	}
 	if err := os.Remove(path); err != nil {
 		return false, logPathErr("remove log", path, err)
 	}
-	return true, syncLogDir(dir)
+	return true, syncDir(dir)
 }
 
 // compareGz reads the .gz at gzPath and the plain file f side by side.
@@ -634,7 +634,7 @@ func (l *eventLog) append(now time.Time, lines ...[]byte) (err error) {
 	}
 	if size == 0 {
 		// A new directory entry is not durable until its directory is synced.
-		return syncLogDir(l.dir)
+		return syncDir(l.dir)
 	}
 	return nil
 }
@@ -693,7 +693,7 @@ func (l *eventLog) mkdir() error {
 	if err := os.MkdirAll(l.dir, logDirMode); err != nil {
 		return logPathErr("create log dir", l.dir, err)
 	}
-	return syncLogDir(filepath.Dir(l.dir))
+	return syncDir(filepath.Dir(l.dir))
 }
 
 // flockLog takes an exclusive flock on f, waiting as long as it takes.
@@ -709,23 +709,6 @@ func flockLog(f *os.File) error {
 func unlinked(fi fs.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && st.Nlink == 0
-}
-
-// syncLogDir makes the entries of dir durable.
-func syncLogDir(dir string) error {
-	d, err := os.OpenFile(dir, os.O_RDONLY|unix.O_CLOEXEC|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return logPathErr("sync log dir", dir, err)
-	}
-	err = d.Sync()
-	cerr := d.Close()
-	if err != nil {
-		return logPathErr("sync log dir", dir, err)
-	}
-	if cerr != nil {
-		return logPathErr("close log dir", dir, cerr)
-	}
-	return nil
 }
 
 // logPathErr names path in err, replacing the op and path of an error that

@@ -105,21 +105,21 @@ func (m *Machine) Close() error {
 // returns without error, the transition (if any) is in the log and the state
 // file, both synced to disk.
 func (m *Machine) Dispatch(ev Event, g Guards) (State, error) {
-	return m.dispatch(nil, ev, g)
+	return m.dispatch(context.Background(), false, ev, g)
 }
 
 // DispatchContext is Dispatch, but waits for the lock until ctx ends; then
 // it fails with an error wrapping ErrLocked and ctx's cause.
 func (m *Machine) DispatchContext(ctx context.Context, ev Event, g Guards) (State, error) {
-	return m.dispatch(ctx, ev, g)
+	return m.dispatch(ctx, true, ev, g)
 }
 
-func (m *Machine) dispatch(ctx context.Context, ev Event, g Guards) (State, error) {
+func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, g Guards) (State, error) {
 	if _, err := ParseEvent(string(ev)); err != nil {
 		return "", err
 	}
 	var out State
-	err := m.locked(ctx, func(rec Record) error {
+	err := m.locked(ctx, wait, func(rec Record) error {
 		now := truncate(m.cfg.clock())
 		to, changed := ComputeTransition(rec.CurrentState, ev, g)
 		next := apply(rec, ev, to, changed, now, m.cfg.shadowRun)
@@ -183,7 +183,7 @@ func apply(rec Record, ev Event, to State, changed bool, now time.Time, shadow b
 // moves the machine.
 func (m *Machine) Update(fn func(*Record) error) (Record, error) {
 	var out Record
-	err := m.locked(nil, func(rec Record) error {
+	err := m.locked(context.Background(), false, func(rec Record) error {
 		next := rec.Clone()
 		if err := fn(&next); err != nil {
 			return err
@@ -215,17 +215,13 @@ func (m *Machine) Snapshot() (Record, error) {
 	return r, err
 }
 
-// locked runs fn with the record read under both locks. ctx nil means do not
-// wait for another process.
-func (m *Machine) locked(ctx context.Context, fn func(Record) error) (err error) {
-	if ctx == nil {
-		m.sem <- struct{}{}
-	} else {
-		select {
-		case m.sem <- struct{}{}:
-		case <-ctx.Done():
-			return &fs.PathError{Op: "lock", Path: m.cfg.lockPath, Err: fmt.Errorf("%w: %w", ErrLocked, context.Cause(ctx))}
-		}
+// locked runs fn with the record read under both locks. Without wait, a
+// lock held by another process fails at once with ErrLocked.
+func (m *Machine) locked(ctx context.Context, wait bool, fn func(Record) error) (err error) {
+	select {
+	case m.sem <- struct{}{}:
+	case <-ctx.Done():
+		return &fs.PathError{Op: "lock", Path: m.cfg.lockPath, Err: fmt.Errorf("%w: %w", ErrLocked, context.Cause(ctx))}
 	}
 	defer func() { <-m.sem }()
 	switch {
@@ -234,10 +230,10 @@ func (m *Machine) locked(ctx context.Context, fn func(Record) error) (err error)
 	case m.poisoned != nil:
 		return fmt.Errorf("%w: %w", ErrPoisoned, m.poisoned)
 	}
-	if ctx == nil {
-		err = m.lock.tryLock()
-	} else {
+	if wait {
 		err = m.lock.lockContext(ctx)
+	} else {
+		err = m.lock.tryLock()
 	}
 	if err != nil {
 		return err

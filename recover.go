@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
-	"os"
-	"sort"
-	"strings"
 	"time"
 )
 
@@ -77,28 +74,18 @@ func lastTransition(dir string) (loggedTransition, bool, error) {
 
 // logDays lists the UTC days that have a log file, oldest first.
 func logDays(dir string) ([]time.Time, error) {
-	ents, err := os.ReadDir(dir)
+	files, err := listLogs(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	seen := map[time.Time]bool{}
 	var days []time.Time
-	for _, e := range ents {
-		name := strings.TrimSuffix(e.Name(), ".gz")
-		date, ok := strings.CutPrefix(strings.TrimSuffix(name, ".jsonl"), "lifecycle-events-")
-		if !ok || !strings.HasSuffix(name, ".jsonl") {
-			continue
+	for _, f := range files {
+		if f.kind != tmpLog && (len(days) == 0 || !days[len(days)-1].Equal(f.day)) {
+			days = append(days, f.day)
 		}
-		d, err := time.Parse(time.DateOnly, date)
-		if err != nil || seen[d] {
-			continue
-		}
-		seen[d] = true
-		days = append(days, d)
 	}
-	sort.Slice(days, func(i, j int) bool { return days[i].Before(days[j]) })
 	return days, nil
 }
