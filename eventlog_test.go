@@ -21,7 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const fixtureLog = "../shared/fixtures/python-written/logs/lifecycle-events-2026-11-25.jsonl"
+const fixtureLog = "testdata/fixtures/python-written/logs/lifecycle-events-2026-11-25.jsonl"
 
 // record returns a log line at ts of kind event; extra is appended inside
 // the object.
