@@ -90,7 +90,10 @@ func replaceFile(path string, data []byte) (err error) {
 	if err := syncDir(dir); err != nil {
 		return err
 	}
-	return hook(stepDirSync)
+	if err := hook(stepDirSync); err != nil {
+		return &fs.PathError{Op: "sync dir", Path: dir, Err: err}
+	}
+	return nil
 }
 
 // syncDir makes the entries of dir durable.

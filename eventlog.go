@@ -629,7 +629,13 @@ func (l *eventLog) append(now time.Time, lines ...[]byte) (err error) {
 		}
 		buf = buf[:0]
 	}
+	if err := hook(stepLogWrite); err != nil {
+		return logPathErr("write log", path, err)
+	}
 	if err := f.Sync(); err != nil {
+		return logPathErr("sync log", path, err)
+	}
+	if err := hook(stepLogSync); err != nil {
 		return logPathErr("sync log", path, err)
 	}
 	if size == 0 {

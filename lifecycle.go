@@ -181,9 +181,21 @@ func apply(rec Record, ev Event, to State, changed bool, now time.Time, shadow b
 // nothing is written and Update returns that error. Changing current_state,
 // since_ts or transition_seq is refused with ErrInvalidRecord: only Dispatch
 // moves the machine.
+//
+// Like Dispatch, it fails at once with ErrLocked when another process holds
+// the lock; UpdateContext waits.
 func (m *Machine) Update(fn func(*Record) error) (Record, error) {
+	return m.update(context.Background(), false, fn)
+}
+
+// UpdateContext is Update, but waits for the lock until ctx ends.
+func (m *Machine) UpdateContext(ctx context.Context, fn func(*Record) error) (Record, error) {
+	return m.update(ctx, true, fn)
+}
+
+func (m *Machine) update(ctx context.Context, wait bool, fn func(*Record) error) (Record, error) {
 	var out Record
-	err := m.locked(context.Background(), false, func(rec Record) error {
+	err := m.locked(ctx, wait, func(rec Record) error {
 		next := rec.Clone()
 		if err := fn(&next); err != nil {
 			return err

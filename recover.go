@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -22,6 +25,9 @@ type loggedTransition struct {
 // applied; the line's seq (one past rec's transition_seq) and from (rec's
 // state) prove the line belongs to rec and not to an older record.
 func (m *Machine) recover(rec Record) (Record, error) {
+	if err := removeStaleTemps(m.cfg.statePath); err != nil {
+		return Record{}, err
+	}
 	last, ok, err := lastTransition(m.cfg.logDir)
 	if err != nil || !ok || last.Seq == nil {
 		return rec, err
@@ -88,4 +94,26 @@ func logDays(dir string) ([]time.Time, error) {
 		}
 	}
 	return days, nil
+}
+
+// removeStaleTemps deletes the temporary files that writes of path left
+// behind when a crash stopped them before their rename. Under the lock no
+// write is in flight, so every such file is stale.
+func removeStaleTemps(path string) error {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return &fs.PathError{Op: "list state dir", Path: dir, Err: unwrapPath(err)}
+	}
+	for _, e := range ents {
+		digits, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return &fs.PathError{Op: "remove stale temp", Path: p, Err: unwrapPath(err)}
+		}
+	}
+	return nil
 }
