@@ -842,5 +842,13 @@ func FuzzReadLog(f *testing.F) {
 		for _, e := range r.entries {
 			require.Equal(t, string(data[e.Offset:e.Offset+int64(len(e.Raw))]), string(e.Raw))
 		}
+		// Every non-empty line is either delivered or counted.
+		lines := 0
+		for _, ln := range bytes.Split(data, []byte("\n")) {
+			if len(ln) > 0 {
+				lines++
+			}
+		}
+		require.Equal(t, lines, r.stats.Entries+r.stats.Malformed)
 	})
 }

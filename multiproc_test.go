@@ -127,7 +127,7 @@ func TestKill9(t *testing.T) {
 		require.NoError(t, err, "kill %d", i)
 		require.NoError(t, m.Close())
 		w := checkInvariants(t, dir, torn+1)
-		torn = w.stats.Torn
+		torn = w.stats.Malformed
 		if w.rec.TransitionSeq > before.TransitionSeq {
 			rolled++
 		}
