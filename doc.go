@@ -39,8 +39,12 @@
 //  6. No transition: save only if the record changed.
 //  7. Transition: increment transition_seq; append the state_transition line
 //     (carrying that seq) to the log and fsync it; then write the state to a
-//     temporary file beside it, fsync, rename it over the state file, fsync
-//     the directory.
+//     temporary file beside it, fsync, and rename it over the state file.
+//     The directory is not synced: the synced log line is the transition's
+//     durable record, and recovery replays it should a power loss undo the
+//     rename. A write without a transition has no log line, so it (and
+//     Update, and recovery) also syncs the directory, which makes every
+//     earlier rename durable too.
 //  8. A failed write or sync poisons the Machine: later calls fail with
 //     ErrPoisoned, and a new Machine recovers.
 //
@@ -63,16 +67,23 @@
 // The log is the write-ahead record. The first time a Machine holds the lock
 // (in New when the lock is free, else at the first call), it:
 //
-//  1. Loads the state file; its transition_seq is S and its state is X.
-//  2. Finds the last state_transition line of the log, reading only the
-//     newest day that has one.
-//  3. If that line has seq S+1 and from X, the dispatch that wrote it crashed
-//     after syncing the log and before its rename was durable: the line is
-//     replayed (state, since_ts, seq and the dispatch's bookkeeping) and the
-//     state file is replaced durably.
-//  4. Otherwise (seq at most S, a line without seq written by the Python
-//     tools, or a gap, which is reported through the logger) the state file
-//     stands as it is.
+//  1. Removes temporary state files that a crash left before their rename.
+//  2. Loads the state file; its transition_seq is S.
+//  3. Reads the state_transition lines that follow the last line with a seq
+//     of at most S (or without seq: the Python tools write those), from the
+//     newest day of the log back, stopping at the first day that has one.
+//  4. Replays them in order while each has seq one past the record's
+//     transition_seq and from equal to the record's state: state, since_ts,
+//     seq and the dispatch's bookkeeping, exactly as the dispatch computed
+//     them from the same record. Each such line is a dispatch that crashed
+//     after syncing its log line, or whose rename a power loss undid.
+//  5. If it replayed any, replaces the state file durably (directory synced).
+//     A line that does not follow (a gap) stops the replay and is reported
+//     through the logger; the state file stands as it is.
+//
+// A dispatch whose state file is unchanged since the last one (same inode,
+// size and times: the file is only ever replaced by rename) skips reading
+// and decoding it.
 //
 // A dispatch that returned an error may or may not have happened: if its log
 // line reached the disk, recovery applies it. A dispatch that returned

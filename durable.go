@@ -33,8 +33,8 @@ func hook(s step) error {
 	return afterStep(s)
 }
 
-// saveState validates r and replaces path durably with it.
-func saveState(path string, r Record) error {
+// saveState validates r and replaces path with it; see replaceFile.
+func saveState(path string, r Record, syncDir bool) error {
 	if err := r.Validate(); err != nil {
 		return &fs.PathError{Op: "save state", Path: path, Err: err}
 	}
@@ -42,18 +42,19 @@ func saveState(path string, r Record) error {
 	if err != nil {
 		return &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
 	}
-	return replaceFile(path, data)
+	return replaceFile(path, data, syncDir)
 }
 
 // replaceFile writes data to a temporary file beside path (created 0600, so
-// never readable by others), syncs it and renames it over path, then syncs
-// the directory. The directory sync is what renameio leaves out: rename(2)
+// never readable by others), syncs it and renames it over path, then, if
+// syncDirectory, syncs the directory. The directory sync is what renameio
+// leaves out: rename(2)
 // changes the directory, and until the directory is synced a power loss may
 // bring back the old entry (fsync(2): "Calling fsync() does not necessarily
 // ensure that the entry in the directory containing the file has also
 // reached disk. For that an explicit fsync() on a file descriptor for the
 // directory is also needed.").
-func replaceFile(path string, data []byte) (err error) {
+func replaceFile(path string, data []byte, syncDirectory bool) (err error) {
 	dir := filepath.Dir(path)
 	// WithTempDir keeps the temp file on path's file system: renameio would
 	// otherwise use os.TempDir() when it shares the device, and a rename is
@@ -86,6 +87,9 @@ func replaceFile(path string, data []byte) (err error) {
 	}
 	if err := hook(stepRename); err != nil {
 		return &fs.PathError{Op: "replace state", Path: path, Err: err}
+	}
+	if !syncDirectory {
+		return nil
 	}
 	if err := syncDir(dir); err != nil {
 		return err

@@ -21,9 +21,10 @@ type Machine struct {
 	log  eventLog
 
 	// Guarded by sem.
-	recovered  bool   // the log has been checked against the state file
-	rotatedDay string // the UTC day whose rotation has run
-	poisoned   error  // the write error that ended this Machine
+	recovered  bool        // the log has been checked against the state file
+	rotatedDay int64       // the UTC day (since the epoch) whose rotation has run
+	cache      recordCache // the state file's last known version
+	poisoned   error       // the write error that ended this Machine
 	closed     bool
 }
 
@@ -126,7 +127,7 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, g Guards) (
 		out = next.CurrentState
 		if !changed {
 			if isActivity(ev) || rec.ShadowRun != next.ShadowRun {
-				return m.write(saveState(m.cfg.statePath, next))
+				return m.save(next, true)
 			}
 			return nil
 		}
@@ -139,7 +140,10 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, g Guards) (
 		if err := m.write(m.log.append(now, lines...)); err != nil {
 			return err
 		}
-		if err := m.write(saveState(m.cfg.statePath, next)); err != nil {
+		// No directory fsync: the synced log line already makes the
+		// transition durable, and should a power loss undo the rename,
+		// recovery replays the line. See doc.go, "Recovery".
+		if err := m.save(next, false); err != nil {
 			return err
 		}
 		m.cfg.logger.Info("lifecycle transition", "from", rec.CurrentState, "to", to,
@@ -212,7 +216,7 @@ func (m *Machine) update(ctx context.Context, wait bool, fn func(*Record) error)
 		if next.Equal(rec) {
 			return nil
 		}
-		return m.write(saveState(m.cfg.statePath, next))
+		return m.save(next, true)
 	})
 	if err != nil {
 		return Record{}, err
@@ -269,15 +273,27 @@ func (m *Machine) locked(ctx context.Context, wait bool, fn func(Record) error) 
 func (m *Machine) write(err error) error {
 	if err != nil {
 		m.poisoned = err
+		m.cache.clear()
 	}
 	return err
+}
+
+// save replaces the state file with rec and remembers it as the file's
+// content. syncDir false leaves the rename to be made durable by a later
+// directory sync or by recovery from the log.
+func (m *Machine) save(rec Record, syncDir bool) error {
+	if err := m.write(saveState(m.cfg.statePath, rec, syncDir)); err != nil {
+		return err
+	}
+	m.cache.put(m.cfg.statePath, rec)
+	return nil
 }
 
 // prepare loads the record under the lock. The first time, it first rolls
 // the state forward from the log; once a UTC day, it rotates old log files.
 func (m *Machine) prepare() (Record, error) {
 	now := m.cfg.clock()
-	rec, _, err := loadState(m.cfg.statePath, m.cfg.clock)
+	rec, err := m.load()
 	if err != nil {
 		return Record{}, err
 	}
@@ -287,7 +303,7 @@ func (m *Machine) prepare() (Record, error) {
 		}
 		m.recovered = true
 	}
-	if day := now.UTC().Format(time.DateOnly); m.cfg.retention > 0 && day != m.rotatedDay {
+	if day := now.Unix() / secondsPerDay; m.cfg.retention > 0 && day != m.rotatedDay {
 		m.rotatedDay = day
 		// Rotation only tidies: a failure is reported, and the dispatch,
 		// whose files it does not touch, goes on.
@@ -299,6 +315,26 @@ func (m *Machine) prepare() (Record, error) {
 			m.cfg.logger.Info("lifecycle log rotated", "file", p)
 		}
 	}
+	return rec, nil
+}
+
+const secondsPerDay = 24 * 60 * 60
+
+// load reads the state file, or takes the record from the cache when the
+// file is the version it came from: a stat instead of a read and a decode.
+func (m *Machine) load() (Record, error) {
+	id, exists, err := statID(m.cfg.statePath)
+	if err == nil && exists && m.cache.ok && id == m.cache.id {
+		return m.cache.rec, nil
+	}
+	// The ID is taken before the read: should the file change in between,
+	// the next stat differs and the record is read again.
+	rec, _, err := loadState(m.cfg.statePath, m.cfg.clock)
+	if err != nil {
+		m.cache.clear()
+		return Record{}, err
+	}
+	m.cache = recordCache{id: id, rec: rec, ok: exists}
 	return rec, nil
 }
 

@@ -19,63 +19,80 @@ type loggedTransition struct {
 	Seq     *int64 `json:"seq"` // absent in lines the Python original wrote
 }
 
-// recover rolls rec forward when a dispatch crashed after syncing its log
-// line and before replacing the state file. That dispatch read rec under the
-// lock, so the record it meant to write is rec with the logged transition
-// applied; the line's seq (one past rec's transition_seq) and from (rec's
-// state) prove the line belongs to rec and not to an older record.
+// recover rolls rec forward over the transitions that the log holds and the
+// state file lost: a dispatch that crashed after syncing its log line and
+// before its rename, or renames a power loss undid (a transition does not
+// sync the directory; the log line is its durable record). Each dispatch read
+// the record the previous one wrote, under the lock, so replaying the lines
+// in order rebuilds the records they meant to write. A line applies when its
+// seq is one past the record's transition_seq and its from is the record's
+// state; replay stops at the first line that does not.
 func (m *Machine) recover(rec Record) (Record, error) {
 	if err := removeStaleTemps(m.cfg.statePath); err != nil {
 		return Record{}, err
 	}
-	last, ok, err := lastTransition(m.cfg.logDir)
-	if err != nil || !ok || last.Seq == nil {
+	lines, err := transitionsAfter(m.cfg.logDir, rec.TransitionSeq)
+	if err != nil || len(lines) == 0 {
 		return rec, err
 	}
-	if *last.Seq != rec.TransitionSeq+1 || last.From != rec.CurrentState {
-		if *last.Seq > rec.TransitionSeq+1 {
-			m.cfg.logger.Warn("lifecycle log is ahead of the state file by more than one transition; not rolling forward",
-				"state", m.cfg.statePath, "state_seq", rec.TransitionSeq, "log_seq", *last.Seq)
+	next := rec
+	applied := 0
+	for _, ln := range lines {
+		if *ln.Seq != next.TransitionSeq+1 || ln.From != next.CurrentState {
+			break
 		}
+		next = apply(next, ln.Trigger, ln.To, true, ln.Time, next.ShadowRun)
+		applied++
+	}
+	if applied < len(lines) {
+		m.cfg.logger.Warn("lifecycle log holds transitions that do not follow the state file; not replaying them",
+			"state", m.cfg.statePath, "state_seq", next.TransitionSeq, "state", next.CurrentState,
+			"first_seq", *lines[applied].Seq, "first_from", lines[applied].From)
+	}
+	if applied == 0 {
 		return rec, nil
 	}
-	next := apply(rec, last.Trigger, last.To, true, last.Time, rec.ShadowRun)
-	if err := m.write(saveState(m.cfg.statePath, next)); err != nil {
+	if err := m.save(next, true); err != nil {
 		return Record{}, err
 	}
 	m.cfg.logger.Info("lifecycle state rolled forward from the log", "state", m.cfg.statePath,
-		"from", last.From, "to", last.To, "seq", *last.Seq)
+		"from_seq", rec.TransitionSeq, "to_seq", next.TransitionSeq, "to", next.CurrentState)
 	return next, nil
 }
 
-// lastTransition finds the last state_transition line, reading only the
-// newest day that has one.
-func lastTransition(dir string) (loggedTransition, bool, error) {
+// transitionsAfter returns, in log order, the state_transition lines that
+// follow the last one with a seq of at most seq (or without a seq: those the
+// Python tools write). It reads days from the newest back, and stops at the
+// first day that holds such a line, so it reads little more than one day.
+func transitionsAfter(dir string, seq int64) ([]loggedTransition, error) {
 	days, err := logDays(dir)
 	if err != nil {
-		return loggedTransition{}, false, err
+		return nil, err
 	}
+	var after []loggedTransition
 	for i := len(days) - 1; i >= 0; i-- {
-		var last *LogEntry
+		var day []loggedTransition
+		floor := false
 		q := LogQuery{Since: days[i], Until: days[i].Add(24 * time.Hour), Kind: "state_transition"}
-		if _, err := ReadLog(dir, q, func(e LogEntry) error {
-			last = &e
+		_, err := ReadLog(dir, q, func(e LogEntry) error {
+			var t loggedTransition
+			if json.Unmarshal(e.Raw, &t) != nil || t.Seq == nil || *t.Seq <= seq {
+				day, floor = day[:0], true
+				return nil
+			}
+			t.Time = e.Time
+			day = append(day, t)
 			return nil
-		}); err != nil {
-			return loggedTransition{}, false, err
+		})
+		if err != nil {
+			return nil, err
 		}
-		if last == nil {
-			continue
+		after = append(day, after...)
+		if floor {
+			break
 		}
-		var t loggedTransition
-		if err := json.Unmarshal(last.Raw, &t); err != nil {
-			// Not a line this library wrote; nothing to replay.
-			return loggedTransition{}, false, nil
-		}
-		t.Time = last.Time
-		return t, true, nil
 	}
-	return loggedTransition{}, false, nil
+	return after, nil
 }
 
 // logDays lists the UTC days that have a log file, oldest first.

@@ -624,5 +624,5 @@ func unwrapPath(err error) error {
 // temporary file in the same directory is written, synced and renamed over
 // path, and the directory is synced.
 func SaveState(path string, r Record) error {
-	return saveState(path, r)
+	return saveState(path, r, true)
 }
