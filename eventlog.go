@@ -136,7 +136,7 @@ func ReadLog(dir string, q LogQuery, fn func(LogEntry) error) (LogStats, error) 
 		}
 		st.Files++
 		err = readLogFile(f, path, gz, q, fn, &st)
-		f.Close() // read-only: nothing to lose
+		closeFile(f, path, &err)
 		if err != nil {
 			return st, err
 		}
@@ -408,7 +408,7 @@ func rotateLog(dir, path string) (ok bool, err error) {
 	if err != nil {
 		return false, logPathErr("open log", path, err)
 	}
-	defer f.Close() // read-only; closing releases the lock once the file is gone
+	defer closeFile(f, path, &err) // closing releases the lock once the file is gone
 	if err := flockLog(f); err != nil {
 		return false, logPathErr("lock log", path, err)
 	}
@@ -443,7 +443,7 @@ func rotateLog(dir, path string) (ok bool, err error) {
 }
 
 // compareGz reads the .gz at gzPath and the plain file f side by side.
-func compareGz(gzPath string, f *os.File) (gzRelation, error) {
+func compareGz(gzPath string, f *os.File) (rel gzRelation, err error) {
 	g, err := os.OpenFile(gzPath, logReadFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return gzMissing, nil
@@ -451,7 +451,7 @@ func compareGz(gzPath string, f *os.File) (gzRelation, error) {
 	if err != nil {
 		return 0, logPathErr("open log", gzPath, err)
 	}
-	defer g.Close()
+	defer closeFile(g, gzPath, &err)
 	zr, err := gzip.NewReader(g)
 	if err != nil {
 		return 0, gzReadErr(gzPath, err)
@@ -505,9 +505,11 @@ func writeGz(gzPath string, plain *os.File, keepOld bool) (err error) {
 	defer func() {
 		if err != nil {
 			if t != nil {
-				t.Close()
+				err = errors.Join(err, t.Close())
 			}
-			os.Remove(tmp)
+			if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = errors.Join(err, rerr)
+			}
 		}
 	}()
 	zw := gzip.NewWriter(t)
@@ -538,12 +540,12 @@ func writeGz(gzPath string, plain *os.File, keepOld bool) (err error) {
 
 // copyGz writes the decompressed contents of the .gz at path to w, ending
 // them with a newline if they lack one, so no record is glued to the next.
-func copyGz(w io.Writer, path string) error {
+func copyGz(w io.Writer, path string) (err error) {
 	g, err := os.OpenFile(path, logReadFlags, 0)
 	if err != nil {
 		return logPathErr("open log", path, err)
 	}
-	defer g.Close()
+	defer closeFile(g, path, &err)
 	zr, err := gzip.NewReader(g)
 	if err != nil {
 		return gzReadErr(path, err)
@@ -660,21 +662,21 @@ func (l *eventLog) open(path string) (*os.File, int64, error) {
 			return nil, 0, l.openErr(path, err)
 		}
 		if err := flockLog(f); err != nil {
-			f.Close()
-			return nil, 0, logPathErr("lock log", path, err)
+			return nil, 0, errors.Join(logPathErr("lock log", path, err), f.Close())
 		}
 		fi, err := f.Stat()
 		if err == nil && !fi.Mode().IsRegular() {
 			err = fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
 		}
 		if err != nil {
-			f.Close()
-			return nil, 0, logPathErr("open log", path, err)
+			return nil, 0, errors.Join(logPathErr("open log", path, err), f.Close())
 		}
 		if unlinked(fi) {
 			// A rotation removed it while we waited for the lock: what we
 			// wrote would be lost, so open the path again.
-			f.Close()
+			if err := f.Close(); err != nil {
+				return nil, 0, logPathErr("close log", path, err)
+			}
 			continue
 		}
 		return f, fi.Size(), nil
@@ -727,4 +729,11 @@ func logPathErr(op, path string, err error) error {
 		err = e.Err
 	}
 	return &fs.PathError{Op: op, Path: path, Err: err}
+}
+
+// closeFile closes f and reports its error into *err unless one is there.
+func closeFile(f *os.File, path string, err *error) {
+	if cerr := f.Close(); cerr != nil && *err == nil {
+		*err = logPathErr("close log", path, cerr)
+	}
 }
