@@ -36,6 +36,9 @@ func New(dir string, opts ...Option) (*Machine, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if err := checkConfig(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.statePath == "" {
 		cfg.statePath = filepath.Join(dir, DefaultStateFile)
 	}
@@ -115,18 +118,18 @@ func (m *Machine) DispatchContext(ctx context.Context, ev Event, g Guards) (Stat
 }
 
 func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, g Guards) (State, error) {
-	if _, err := ParseEvent(string(ev)); err != nil {
+	if _, err := m.cfg.table.ParseEvent(string(ev)); err != nil {
 		return "", err
 	}
 	var out State
 	err := m.locked(ctx, wait, func(rec Record) error {
 		now := truncate(m.cfg.clock())
-		to, changed := ComputeTransition(rec.CurrentState, ev, g)
+		to, changed := m.cfg.table.Transition(rec.CurrentState, ev, g)
 		next := apply(rec, ev, to, changed, now, m.cfg.shadowRun)
 		out = next.CurrentState
 		if !changed {
 			if isActivity(ev) || rec.ShadowRun != next.ShadowRun {
-				return m.write(saveState(m.cfg.statePath, next))
+				return m.write(saveState(m.cfg.statePath, next, m.cfg.table))
 			}
 			return nil
 		}
@@ -139,13 +142,15 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, g Guards) (
 		if err := m.write(m.log.append(now, lines...)); err != nil {
 			return err
 		}
-		if err := m.write(saveState(m.cfg.statePath, next)); err != nil {
+		if err := m.write(saveState(m.cfg.statePath, next, m.cfg.table)); err != nil {
 			return err
 		}
 		m.cfg.logger.Info("lifecycle transition", "from", rec.CurrentState, "to", to,
 			"event", ev, "seq", next.TransitionSeq)
+		m.cfg.observers.queue(Transition{From: rec.CurrentState, To: to, Event: ev, Seq: next.TransitionSeq, Time: now})
 		return nil
 	})
+	m.cfg.observers.deliver(m.cfg.logger) // outside the locks: see WithObserver
 	if err != nil {
 		return "", err
 	}
@@ -193,14 +198,14 @@ func (m *Machine) Update(fn func(*Record) error) (Record, error) {
 			return &fs.PathError{Op: "update state", Path: m.cfg.statePath,
 				Err: fmt.Errorf("%w: current_state, since_ts and transition_seq change only through Dispatch", ErrInvalidRecord)}
 		}
-		if err := next.Validate(); err != nil {
+		if err := next.validate(m.cfg.table); err != nil {
 			return &fs.PathError{Op: "update state", Path: m.cfg.statePath, Err: err}
 		}
 		out = next
 		if next.Equal(rec) {
 			return nil
 		}
-		return m.write(saveState(m.cfg.statePath, next))
+		return m.write(saveState(m.cfg.statePath, next, m.cfg.table))
 	})
 	if err != nil {
 		return Record{}, err
@@ -211,7 +216,7 @@ func (m *Machine) Update(fn func(*Record) error) (Record, error) {
 // Snapshot reads the state file without taking the lock: the file is only
 // ever replaced whole, so a reader sees one complete record or another.
 func (m *Machine) Snapshot() (Record, error) {
-	r, _, err := loadState(m.cfg.statePath, m.cfg.clock)
+	r, _, err := loadState(m.cfg.statePath, m.cfg.clock, m.cfg.table)
 	return r, err
 }
 
@@ -265,7 +270,7 @@ func (m *Machine) write(err error) error {
 // the state forward from the log; once a UTC day, it rotates old log files.
 func (m *Machine) prepare() (Record, error) {
 	now := m.cfg.clock()
-	rec, _, err := loadState(m.cfg.statePath, m.cfg.clock)
+	rec, _, err := loadState(m.cfg.statePath, m.cfg.clock, m.cfg.table)
 	if err != nil {
 		return Record{}, err
 	}

@@ -33,8 +33,11 @@ func (m *Machine) recover(rec Record) (Record, error) {
 		}
 		return rec, nil
 	}
+	if err := m.checkRecovered(last); err != nil {
+		return Record{}, err
+	}
 	next := apply(rec, last.Trigger, last.To, true, last.Time, rec.ShadowRun)
-	if err := m.write(saveState(m.cfg.statePath, next)); err != nil {
+	if err := m.write(saveState(m.cfg.statePath, next, m.cfg.table)); err != nil {
 		return Record{}, err
 	}
 	m.cfg.logger.Info("lifecycle state rolled forward from the log", "state", m.cfg.statePath,
