@@ -424,19 +424,20 @@ type rowJSON struct {
 //
 //	{"states":["WAKE",...],"events":["idle_5min",...],
 //	 "rows":[{"from":"WAKE","event":"idle_5min","guard":"","to":"DROWSY"},...]}
-func (t *Table) MarshalJSON() ([]byte, error) {
+//
+// It has a value receiver, so that a Table held by value (a field of a
+// larger document) marshals too; a nil *Table marshals as null.
+func (t Table) MarshalJSON() ([]byte, error) {
 	var doc struct {
 		States []State   `json:"states"`
 		Events []Event   `json:"events"`
 		Rows   []rowJSON `json:"rows"`
 	}
-	doc.States, doc.Events, doc.Rows = []State{}, []Event{}, []rowJSON{}
-	if t != nil {
-		doc.States = append(doc.States, t.states...)
-		doc.Events = append(doc.Events, t.events...)
-		for _, r := range t.rows {
-			doc.Rows = append(doc.Rows, rowJSON(r))
-		}
+	doc.States = append([]State{}, t.states...)
+	doc.Events = append([]Event{}, t.events...)
+	doc.Rows = make([]rowJSON, 0, len(t.rows))
+	for _, r := range t.rows {
+		doc.Rows = append(doc.Rows, rowJSON(r))
 	}
 	return json.Marshal(doc)
 }

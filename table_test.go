@@ -361,6 +361,17 @@ func TestTableJSON(t *testing.T) {
 	var doc struct{ Table lifecycle.Table }
 	require.NoError(t, json.Unmarshal([]byte(`{"Table":`+seedJSON+`}`), &doc))
 	require.Equal(t, lifecycle.Rows(), doc.Table.Rows())
+	b, err = json.Marshal(doc)
+	require.NoError(t, err)
+	require.Equal(t, `{"Table":`+seedJSON+`}`, string(b))
+
+	// Nothing to marshal: nil and the zero Table.
+	b, err = json.Marshal((*lifecycle.Table)(nil))
+	require.NoError(t, err)
+	require.Equal(t, `null`, string(b))
+	b, err = json.Marshal(&lifecycle.Table{})
+	require.NoError(t, err)
+	require.Equal(t, `{"states":[],"events":[],"rows":[]}`, string(b))
 }
 
 func TestTableJSONGuardMayBeOmitted(t *testing.T) {
