@@ -60,6 +60,8 @@ const (
 	maxTableStates = 256
 	maxTableEvents = 256
 	maxTableRows   = 4096
+	// maxTableProblems bounds the problems an error lists.
+	maxTableProblems = 32
 	// MaxTableSize bounds a table file read by LoadTable.
 	MaxTableSize = 1 << 20
 )
@@ -92,7 +94,9 @@ func DefaultTable() *Table { return defaultTable }
 // source; two rows for one (state, event), where an AnyState row counts for
 // every state and guards do not tell rows apart; a state that cannot be
 // reached from WAKE; and a state with no way out, either because no row
-// leaves it or because no path leads from it back to WAKE.
+// leaves it or because no path leads from it back to WAKE. A table has at
+// most 256 states, 256 events and 4096 rows, and the error lists at most 32
+// problems, counting the rest.
 //
 // NewTable copies its arguments; changing them later does not change the
 // table.
@@ -115,7 +119,14 @@ func (t *Table) build() error {
 		return fmt.Errorf("%w: %d rows, want at most %d", ErrInvalidTable, len(t.rows), maxTableRows)
 	}
 	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	more := 0 // problems past maxTableProblems, counted only
+	bad := func(format string, a ...any) {
+		if len(errs) < maxTableProblems {
+			errs = append(errs, fmt.Errorf(format, a...))
+		} else {
+			more++
+		}
+	}
 
 	t.stateIx = make(map[State]int, len(t.states))
 	for i, s := range t.states {
@@ -197,6 +208,12 @@ func (t *Table) build() error {
 	}
 	if len(errs) == 0 {
 		errs = t.checkGraph()
+		if len(errs) > maxTableProblems {
+			errs, more = errs[:maxTableProblems], len(errs)-maxTableProblems
+		}
+	}
+	if more > 0 {
+		errs = append(errs, fmt.Errorf("and %d more problems", more))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidTable, errors.Join(errs...))
@@ -209,16 +226,16 @@ func (t *Table) build() error {
 func (t *Table) checkGraph() []error {
 	n := len(t.states)
 	// out[s] and in[s] are the rows that move the machine out of and into
-	// state s (by position), AnyState rows expanded.
+	// state s (by position). An AnyState row is in the out list of every
+	// state but its target, and once in its target's in list.
 	out, in := make([][]int, n), make([][]int, n)
 	for i, r := range t.rows {
-		to := t.stateIx[r.To]
 		for s, st := range t.states {
 			if (r.From == st || r.From == AnyState) && st != r.To {
 				out[s] = append(out[s], i)
-				in[to] = append(in[to], i)
 			}
 		}
+		in[t.stateIx[r.To]] = append(in[t.stateIx[r.To]], i)
 	}
 	walk := func(start int, next func(s int) []int) []bool {
 		seen := make([]bool, n)
@@ -301,10 +318,7 @@ func (t *Table) rowName(i int) string { return fmt.Sprintf("rows[%d] (%s)", i, t
 
 func (t *Table) rowNames(is []int) string {
 	names := make([]string, 0, len(is))
-	for k, i := range is {
-		if k > 0 && i == is[k-1] {
-			continue // an AnyState row repeated for several states
-		}
+	for _, i := range is {
 		names = append(names, t.rowName(i))
 	}
 	return strings.Join(names, ", ")

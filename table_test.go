@@ -126,6 +126,10 @@ func TestNewTableRefuses(t *testing.T) {
 		{"too many states", many(257), seedEvents, seedRows, []string{`257 states`, `at most 256`}},
 		{"too many events", seedStates, make([]lifecycle.Event, 257), seedRows, []string{`257 events`, `at most 256`}},
 		{"too many rows", seedStates, seedEvents, make([]lifecycle.Row, 4097), []string{`4097 rows`, `at most 4096`}},
+		{"too many problems", seedStates, seedEvents, make([]lifecycle.Row, 4096),
+			[]string{`rows[0] ("" + "" -> "")`, `rows[7] ("" + "" -> ""): its target`, `and 16352 more problems`}},
+		{"too many graph problems", append(lifecycle.States(), many(101)[1:]...), seedEvents, seedRows,
+			[]string{`state "S1" cannot be reached`, `state "S32" cannot be reached`, `and 68 more problems`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
