@@ -16,6 +16,19 @@
 //	SLEEP        sleep_cycle_done      still_idle      HIBERNATION
 //	HIBERNATION  wake_signal           -               WAKE
 //
+// DefaultTable is this table as a value. A daemon that needs other states,
+// events or rows builds a Table of its own with NewTable (or LoadTable, from
+// its JSON form) and gives it to its Machine with WithTable; NewTable
+// documents what it refuses. ExampleNewTable adds the two extensions of the
+// Python project: force_sleep, and SLEEP + wake_signal -> WAKE.
+//
+// # Observers
+//
+// WithObserver registers a function called with each Transition once it is
+// durable, outside the Machine's locks, one at a time and in seq order; it
+// may dispatch on its own Machine, and a panic in it is recovered and
+// logged. WithObserver documents the details.
+//
 // # Files
 //
 // A Machine's directory holds the state file lifecycle_state.json, the lock
@@ -32,7 +45,7 @@
 //     ErrLocked; DispatchContext retries until the context ends.
 //  3. Load the record (missing: the default). Corrupt: return the error and
 //     write nothing.
-//  4. Compute the transition.
+//  4. Compute the transition with the Machine's table (WithTable).
 //  5. Bookkeeping: heartbeat_refresh, request_arrived and wake_signal set
 //     last_activity_ts and increment wrapper_event_seq; shadow_run is set to
 //     the Machine's setting.
@@ -79,7 +92,9 @@
 //     after syncing its log line, or whose rename a power loss undid.
 //  5. If it replayed any, replaces the state file durably (directory synced).
 //     A line that does not follow (a gap) stops the replay and is reported
-//     through the logger; the state file stands as it is.
+//     through the logger; the state file stands as it is. A line that leads
+//     to a state the Machine's table does not know stops recovery: every
+//     call fails with ErrCorruptState, as for a corrupt state file.
 //
 // A dispatch whose state file is unchanged since the last one (same inode,
 // size and times: the file is only ever replaced by rename) skips reading

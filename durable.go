@@ -33,9 +33,10 @@ func hook(s step) error {
 	return afterStep(s)
 }
 
-// saveState validates r and replaces path with it; see replaceFile.
-func saveState(path string, r Record, syncDir bool) error {
-	if err := r.Validate(); err != nil {
+// saveState validates r (its current_state against t) and replaces path
+// with it; see replaceFile.
+func saveState(path string, r Record, t *Table, syncDir bool) error {
+	if err := r.validate(t); err != nil {
 		return &fs.PathError{Op: "save state", Path: path, Err: err}
 	}
 	data, err := r.fileBytes()

@@ -17,4 +17,7 @@ var (
 	ErrInvalidRecord = errors.New("invalid record")
 	// ErrPoisoned: an earlier write or sync failed; make a new Machine.
 	ErrPoisoned = errors.New("machine poisoned by an earlier write error")
+	// ErrInvalidTable: a transition table that NewTable, LoadTable or
+	// UnmarshalJSON refuses.
+	ErrInvalidTable = errors.New("invalid transition table")
 )

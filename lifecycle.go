@@ -37,6 +37,9 @@ func New(dir string, opts ...Option) (*Machine, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if err := checkConfig(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.statePath == "" {
 		cfg.statePath = filepath.Join(dir, DefaultStateFile)
 	}
@@ -116,13 +119,13 @@ func (m *Machine) DispatchContext(ctx context.Context, ev Event, g Guards) (Stat
 }
 
 func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, g Guards) (State, error) {
-	if _, err := ParseEvent(string(ev)); err != nil {
+	if _, err := m.cfg.table.ParseEvent(string(ev)); err != nil {
 		return "", err
 	}
 	var out State
 	err := m.locked(ctx, wait, func(rec Record) error {
 		now := truncate(m.cfg.clock())
-		to, changed := ComputeTransition(rec.CurrentState, ev, g)
+		to, changed := m.cfg.table.Transition(rec.CurrentState, ev, g)
 		next := apply(rec, ev, to, changed, now, m.cfg.shadowRun)
 		out = next.CurrentState
 		if !changed {
@@ -148,8 +151,10 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, g Guards) (
 		}
 		m.cfg.logger.Info("lifecycle transition", "from", rec.CurrentState, "to", to,
 			"event", ev, "seq", next.TransitionSeq)
+		m.cfg.observers.queue(Transition{From: rec.CurrentState, To: to, Event: ev, Seq: next.TransitionSeq, Time: now})
 		return nil
 	})
+	m.cfg.observers.deliver(m.cfg.logger) // outside the locks: see WithObserver
 	if err != nil {
 		return "", err
 	}
@@ -209,7 +214,7 @@ func (m *Machine) update(ctx context.Context, wait bool, fn func(*Record) error)
 			return &fs.PathError{Op: "update state", Path: m.cfg.statePath,
 				Err: fmt.Errorf("%w: current_state, since_ts and transition_seq change only through Dispatch", ErrInvalidRecord)}
 		}
-		if err := next.Validate(); err != nil {
+		if err := next.validate(m.cfg.table); err != nil {
 			return &fs.PathError{Op: "update state", Path: m.cfg.statePath, Err: err}
 		}
 		out = next
@@ -227,7 +232,7 @@ func (m *Machine) update(ctx context.Context, wait bool, fn func(*Record) error)
 // Snapshot reads the state file without taking the lock: the file is only
 // ever replaced whole, so a reader sees one complete record or another.
 func (m *Machine) Snapshot() (Record, error) {
-	r, _, err := loadState(m.cfg.statePath, m.cfg.clock)
+	r, _, err := loadState(m.cfg.statePath, m.cfg.clock, m.cfg.table)
 	return r, err
 }
 
@@ -282,7 +287,7 @@ func (m *Machine) write(err error) error {
 // content. syncDir false leaves the rename to be made durable by a later
 // directory sync or by recovery from the log.
 func (m *Machine) save(rec Record, syncDir bool) error {
-	if err := m.write(saveState(m.cfg.statePath, rec, syncDir)); err != nil {
+	if err := m.write(saveState(m.cfg.statePath, rec, m.cfg.table, syncDir)); err != nil {
 		return err
 	}
 	m.cache.put(m.cfg.statePath, rec)
@@ -329,7 +334,7 @@ func (m *Machine) load() (Record, error) {
 	}
 	// The ID is taken before the read: should the file change in between,
 	// the next stat differs and the record is read again.
-	rec, _, err := loadState(m.cfg.statePath, m.cfg.clock)
+	rec, _, err := loadState(m.cfg.statePath, m.cfg.clock, m.cfg.table)
 	if err != nil {
 		m.cache.clear()
 		return Record{}, err

@@ -26,6 +26,8 @@ type config struct {
 	logDir    string
 	retention time.Duration
 	logger    *slog.Logger
+	table     *Table
+	observers *observers // per Machine: defaultConfig makes a new one
 }
 
 func defaultConfig() config {
@@ -33,6 +35,8 @@ func defaultConfig() config {
 		clock:     time.Now,
 		retention: DefaultRetention,
 		logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		table:     defaultTable,
+		observers: &observers{},
 	}
 }
 

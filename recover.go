@@ -41,6 +41,9 @@ func (m *Machine) recover(rec Record) (Record, error) {
 		if *ln.Seq != next.TransitionSeq+1 || ln.From != next.CurrentState {
 			break
 		}
+		if err := m.checkRecovered(ln); err != nil {
+			return Record{}, err
+		}
 		next = apply(next, ln.Trigger, ln.To, true, ln.Time, next.ShadowRun)
 		applied++
 	}

@@ -108,12 +108,16 @@ func isKnownKey(k string) bool {
 	return false
 }
 
-// Validate reports, wrapping ErrInvalidRecord, what keeps r from being saved.
-func (r Record) Validate() error {
+// Validate reports, wrapping ErrInvalidRecord, what keeps r from being
+// saved. current_state must be a state of the seed table.
+func (r Record) Validate() error { return r.validate(defaultTable) }
+
+// validate is Validate with current_state checked against t.
+func (r Record) validate(t *Table) error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidRecord, fmt.Sprintf(format, a...))
 	}
-	if _, err := ParseState(string(r.CurrentState)); err != nil {
+	if _, err := t.ParseState(string(r.CurrentState)); err != nil {
 		return bad("current_state: %v", err)
 	}
 	for _, ts := range [...]struct {
@@ -179,7 +183,7 @@ func (r Record) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads and validates the file's layout, keeping unknown keys.
 func (r *Record) UnmarshalJSON(data []byte) error {
-	rec, err := decodeRecord(data)
+	rec, err := decodeRecord(data, defaultTable)
 	if err != nil {
 		return err
 	}
@@ -331,8 +335,9 @@ func (r Record) fileBytes() ([]byte, error) {
 	return asciiJSON(b), nil
 }
 
-// decodeRecord parses and validates a state file's content.
-func decodeRecord(data []byte) (Record, error) {
+// decodeRecord parses and validates a state file's content; current_state
+// must be one of t's states.
+func decodeRecord(data []byte, t *Table) (Record, error) {
 	if !utf8.Valid(data) {
 		return Record{}, errors.New("not valid UTF-8")
 	}
@@ -378,7 +383,7 @@ func decodeRecord(data []byte) (Record, error) {
 
 	if s, err := requiredString(raw, "current_state"); err != nil {
 		fail("current_state", err)
-	} else if st, err := ParseState(s); err != nil {
+	} else if st, err := t.ParseState(s); err != nil {
 		fail("current_state", err)
 	} else {
 		r.CurrentState = st
@@ -550,12 +555,13 @@ func quarantine(v json.RawMessage) (*Quarantine, error) {
 // read, is not JSON or fails validation gives a *fs.PathError naming it and
 // wrapping ErrCorruptState; the file is left as it is.
 func LoadState(path string) (Record, error) {
-	r, _, err := loadState(path, time.Now)
+	r, _, err := loadState(path, time.Now, defaultTable)
 	return r, err
 }
 
-// loadState also reports whether the file existed.
-func loadState(path string, now func() time.Time) (Record, bool, error) {
+// loadState also reports whether the file existed. current_state must be
+// one of t's states.
+func loadState(path string, now func() time.Time, t *Table) (Record, bool, error) {
 	data, err := readStateFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return DefaultRecord(now()), false, nil
@@ -563,7 +569,7 @@ func loadState(path string, now func() time.Time) (Record, bool, error) {
 	if err != nil {
 		return Record{}, true, err
 	}
-	r, err := decodeRecord(data)
+	r, err := decodeRecord(data, t)
 	if err != nil {
 		return Record{}, true, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
 	}
@@ -600,14 +606,14 @@ func readRegular(f *os.File, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
 	}
 	if fi.Size() > max {
-		return nil, fmt.Errorf("file is %d bytes, more than the %d a state file may hold", fi.Size(), max)
+		return nil, fmt.Errorf("file is %d bytes, more than the %d allowed", fi.Size(), max)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(data)) > max {
-		return nil, fmt.Errorf("file grew past the %d bytes a state file may hold", max)
+		return nil, fmt.Errorf("file grew past the %d bytes allowed", max)
 	}
 	return data, nil
 }
@@ -624,5 +630,5 @@ func unwrapPath(err error) error {
 // temporary file in the same directory is written, synced and renamed over
 // path, and the directory is synced.
 func SaveState(path string, r Record) error {
-	return saveState(path, r, true)
+	return saveState(path, r, defaultTable, true)
 }
