@@ -317,7 +317,7 @@ func TestLoggerRecords(t *testing.T) {
 
 	rolled := logs.find("lifecycle state rolled forward from the log")
 	require.Len(t, rolled, 1)
-	require.Equal(t, map[string]string{"state": m.StatePath(), "from": "WAKE", "to": "DROWSY", "seq": "1"}, rolled[0].attrs)
+	require.Equal(t, map[string]string{"state": m.StatePath(), "from_seq": "0", "to_seq": "1", "to": "DROWSY"}, rolled[0].attrs)
 	rotated := logs.find("lifecycle log rotated")
 	require.Len(t, rotated, 1)
 	require.Equal(t, map[string]string{"file": old}, rotated[0].attrs)

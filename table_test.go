@@ -719,7 +719,7 @@ func TestRecoveryWithTable(t *testing.T) {
 				require.ErrorIs(t, err, lifecycle.ErrCorruptState)
 				require.ErrorIs(t, err, lifecycle.ErrUnknownState)
 				stRequirePathErr(t, err, state)
-				require.ErrorContains(t, err, `seq 1, WAKE -> DEEP`)
+				require.ErrorContains(t, err, `seq 1 (WAKE -> DEEP)`)
 			}
 			require.Equal(t, before, stRead(t, state))
 			rec, err := m.Snapshot()
