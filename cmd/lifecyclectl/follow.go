@@ -53,7 +53,7 @@ func (f *follower) run(ctx context.Context) (err error) {
 	defer func() {
 		for _, t := range []*tail{prev, cur} {
 			if t != nil {
-				t.close() // read-only: nothing to lose
+				err = errors.Join(err, t.close())
 			}
 		}
 	}()
@@ -61,7 +61,7 @@ func (f *follower) run(ctx context.Context) (err error) {
 	if poll == 0 {
 		poll = pollInterval
 	}
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(poll)
 	defer timer.Stop()
 	first := true
 	for {
@@ -87,13 +87,16 @@ func (f *follower) run(ctx context.Context) (err error) {
 			}
 			if cur != nil {
 				if err := cur.read(f.line); err != nil {
-					t.close()
-					return err
+					return errors.Join(err, t.close())
 				}
 			}
 			if prev != nil {
-				prev.close()
 				prev.abandon(f.q.OnMalformed)
+				err := prev.close()
+				prev = nil
+				if err != nil {
+					return errors.Join(err, t.close())
+				}
 			}
 			prev, cur, after = cur, t, next.day
 			continue

@@ -21,14 +21,31 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){progName: main})
 }
 
+// scriptLimit bounds the whole script run; it takes seconds.
+const scriptLimit = 3 * time.Minute
+
 // TestScripts runs testdata/script/*.txtar: the built command, run as a
 // user would run it.
+//
+// A watchdog, not an assertion: a command that hangs (a --follow that
+// misses its line, say) is stopped after scriptLimit and fails its
+// script, rather than holding up the run until go test's own timeout.
 func TestScripts(t *testing.T) {
+	deadline := time.Now().Add(scriptLimit)
+	if d, ok := t.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
+		Deadline:            deadline,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
+			// A race-enabled command sleeps a second on exit by default;
+			// the scripts run it a hundred times.
+			if os.Getenv("GORACE") == "" {
+				env.Setenv("GORACE", "atexit_sleep_ms=10")
+			}
 			h := &lockHolder{}
 			env.Values[lockHolderKey{}] = h
 			env.Defer(h.release)

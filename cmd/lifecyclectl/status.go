@@ -36,7 +36,7 @@ func (c *statusCmd) run(e *env, args []string) error {
 		return err
 	}
 	path := filepath.Join(dir, lifecycle.DefaultStateFile)
-	_, serr := os.Lstat(path)
+	_, serr := os.Stat(path)
 	missing := errors.Is(serr, fs.ErrNotExist)
 	rec, err := lifecycle.LoadState(path)
 	if err != nil {

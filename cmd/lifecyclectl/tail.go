@@ -93,7 +93,12 @@ func (t *tail) abandon(report func(lifecycle.MalformedLine)) {
 	}
 }
 
-func (t *tail) close() { t.f.Close() }
+func (t *tail) close() error {
+	if err := t.f.Close(); err != nil {
+		return &fs.PathError{Op: "close log", Path: t.path, Err: err}
+	}
+	return nil
+}
 
 // parseLogLine checks that line is a log record, as lifecycle.ReadLog
 // does, and returns its "ts" and "event".

@@ -60,7 +60,7 @@ func TestTailCompleteLines(t *testing.T) {
 			defer func() { require.NoError(t, w.Close()) }()
 			tl, err := openTail(path)
 			require.NoError(t, err)
-			defer tl.close()
+			defer func() { require.NoError(t, tl.close()) }()
 			for i, chunk := range tt.writes {
 				_, err := w.WriteString(chunk)
 				require.NoError(t, err)
