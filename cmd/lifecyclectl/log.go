@@ -56,29 +56,9 @@ func (c *logCmd) run(e *env, args []string) error {
 	if len(args) > 0 {
 		return usagef("log", "unexpected argument %q", args[0])
 	}
-	q := lifecycle.LogQuery{Kind: c.kind}
-	var err error
-	if c.since != "" {
-		if q.Since, err = parseTimeArg(c.since, e.now()); err != nil {
-			return usagef("log", "--since %v", err)
-		}
-	}
-	if c.until != "" {
-		if c.follow {
-			return usagef("log", "--until and --follow contradict each other")
-		}
-		if q.Until, err = parseTimeArg(c.until, e.now()); err != nil {
-			return usagef("log", "--until %v", err)
-		}
-	}
-	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
-		return usagef("log", "--since must be before --until")
-	}
-	if c.limit < 0 {
-		return usagef("log", "--limit %d: want 0 or more", c.limit)
-	}
-	if c.ready != "" && !c.follow {
-		return usagef("log", "--ready goes with --follow")
+	q, err := c.query(e.now())
+	if err != nil {
+		return err
 	}
 	dir, err := e.storeDir()
 	if err != nil {
@@ -88,22 +68,7 @@ func (c *logCmd) run(e *env, args []string) error {
 
 	var bad badLines
 	q.OnMalformed = func(m lifecycle.MalformedLine) { bad.report(e, m) }
-	printed := 0
-	emit := func(le lifecycle.LogEntry) error {
-		line := formatEntry(le)
-		if c.json {
-			line = string(le.Raw) + "\n"
-		}
-		if _, err := e.out.WriteString(line); err != nil {
-			return err
-		}
-		printed++
-		if c.limit > 0 && printed >= c.limit {
-			return errLimit
-		}
-		return nil
-	}
-
+	emit := c.printer(e)
 	if c.follow {
 		f := &follower{dir: logDir, q: q, emit: emit, flush: e.out.Flush, ready: c.ready}
 		err = f.run(e.ctx)
@@ -119,6 +84,58 @@ func (c *logCmd) run(e *env, args []string) error {
 	}
 	bad.summary(e)
 	return err
+}
+
+// query checks the flags and turns them into a LogQuery.
+func (c *logCmd) query(now time.Time) (lifecycle.LogQuery, error) {
+	q := lifecycle.LogQuery{Kind: c.kind}
+	var err error
+	if c.since != "" {
+		if q.Since, err = parseTimeArg(c.since, now); err != nil {
+			return q, usagef("log", "--since %v", err)
+		}
+	}
+	if c.until != "" {
+		if c.follow {
+			return q, usagef("log", "--until and --follow contradict each other")
+		}
+		if q.Until, err = parseTimeArg(c.until, now); err != nil {
+			return q, usagef("log", "--until %v", err)
+		}
+	}
+	switch {
+	case !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until):
+		return q, usagef("log", "--since must be before --until")
+	case c.limit < 0:
+		return q, usagef("log", "--limit %d: want 0 or more", c.limit)
+	case c.ready != "" && !c.follow:
+		return q, usagef("log", "--ready goes with --follow")
+	}
+	return q, nil
+}
+
+// printer writes each entry it gets, human or JSON, and ends the read with
+// errLimit once --limit entries are out.
+func (c *logCmd) printer(e *env) func(lifecycle.LogEntry) error {
+	printed := 0
+	return func(le lifecycle.LogEntry) error {
+		var err error
+		if c.json {
+			if _, err = e.out.Write(le.Raw); err == nil {
+				err = e.out.WriteByte('\n')
+			}
+		} else {
+			_, err = e.out.WriteString(formatEntry(le))
+		}
+		if err != nil {
+			return err
+		}
+		printed++
+		if c.limit > 0 && printed >= c.limit {
+			return errLimit
+		}
+		return nil
+	}
 }
 
 // badLines counts the malformed lines a read skipped.
