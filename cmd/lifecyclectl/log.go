@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/iai-mcp/lifecycle"
+)
+
+const logDetails = `Streams the event log, oldest day first, plain and rotated (.jsonl.gz)
+files alike, as aligned lines: the time (UTC), the event, then the line's
+other fields as key=value. --json prints the lines as they are written.
+
+T is an RFC 3339 time (2026-11-25T22:45:32Z), a UTC date (2026-11-25,
+meaning its midnight) or a duration (2h, meaning that long ago). --since
+is inclusive, --until exclusive.
+
+--follow keeps printing lines as they are appended, polling every 200ms and
+moving on to the next day's file after midnight, until interrupted (or
+--limit lines have been printed). Only lines ended by a newline are read.
+
+Malformed lines (a torn last line after a crash, say) are skipped and
+reported on standard error; they never fail the command.
+`
+
+// pollInterval is how often --follow looks for new lines and files.
+const pollInterval = 200 * time.Millisecond
+
+type logCmd struct {
+	since, until string
+	kind         string
+	follow, json bool
+	limit        int
+	ready        string
+}
+
+func (c *logCmd) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.since, "since", "", "only lines at or after `T`")
+	fs.StringVar(&c.until, "until", "", "only lines before `T`")
+	fs.StringVar(&c.kind, "kind", "", "only lines whose event is `K` (state_transition, wrapper_event, ...)")
+	fs.BoolVar(&c.follow, "follow", false, "keep printing lines as they are appended")
+	fs.BoolVar(&c.json, "json", false, "print the raw JSON lines")
+	fs.IntVar(&c.limit, "limit", 0, "stop after `N` lines (0: no limit)")
+	// A test hook: the file is created once --follow has read what was
+	// there and only new lines remain to be seen.
+	fs.StringVar(&c.ready, "ready", "", "")
+}
+
+// errLimit stops a read once --limit lines are out.
+var errLimit = errors.New("limit reached")
+
+func (c *logCmd) run(e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("log", "unexpected argument %q", args[0])
+	}
+	q, err := c.query(e.now())
+	if err != nil {
+		return err
+	}
+	dir, err := e.storeDir()
+	if err != nil {
+		return err
+	}
+	logDir := filepath.Join(dir, lifecycle.DefaultLogDir)
+
+	var bad badLines
+	q.OnMalformed = func(m lifecycle.MalformedLine) { bad.report(e, m) }
+	emit := c.printer(e)
+	if c.follow {
+		f := &follower{dir: logDir, q: q, emit: emit, flush: e.out.Flush, ready: c.ready}
+		err = f.run(e.ctx)
+	} else {
+		var st lifecycle.LogStats
+		st, err = lifecycle.ReadLog(logDir, q, emit)
+		if err == nil && st.Files == 0 {
+			fmt.Fprintf(e.stderr, "%s log: no log files in %s\n", progName, logDir)
+		}
+	}
+	if errors.Is(err, errLimit) {
+		err = nil
+	}
+	bad.summary(e)
+	return err
+}
+
+// query checks the flags and turns them into a LogQuery.
+func (c *logCmd) query(now time.Time) (lifecycle.LogQuery, error) {
+	q := lifecycle.LogQuery{Kind: c.kind}
+	var err error
+	if c.since != "" {
+		if q.Since, err = parseTimeArg(c.since, now); err != nil {
+			return q, usagef("log", "--since %v", err)
+		}
+	}
+	if c.until != "" {
+		if c.follow {
+			return q, usagef("log", "--until and --follow contradict each other")
+		}
+		if q.Until, err = parseTimeArg(c.until, now); err != nil {
+			return q, usagef("log", "--until %v", err)
+		}
+	}
+	switch {
+	case !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until):
+		return q, usagef("log", "--since must be before --until")
+	case c.limit < 0:
+		return q, usagef("log", "--limit %d: want 0 or more", c.limit)
+	case c.ready != "" && !c.follow:
+		return q, usagef("log", "--ready goes with --follow")
+	}
+	return q, nil
+}
+
+// printer writes each entry it gets, human or JSON, and ends the read with
+// errLimit once --limit entries are out.
+func (c *logCmd) printer(e *env) func(lifecycle.LogEntry) error {
+	printed := 0
+	return func(le lifecycle.LogEntry) error {
+		var err error
+		if c.json {
+			if _, err = e.out.Write(le.Raw); err == nil {
+				err = e.out.WriteByte('\n')
+			}
+		} else {
+			_, err = e.out.WriteString(formatEntry(le))
+		}
+		if err != nil {
+			return err
+		}
+		printed++
+		if c.limit > 0 && printed >= c.limit {
+			return errLimit
+		}
+		return nil
+	}
+}
+
+// badLines counts the malformed lines a read skipped.
+type badLines struct{ n, torn int }
+
+func (b *badLines) report(e *env, m lifecycle.MalformedLine) {
+	b.n++
+	kind := "malformed"
+	if m.Torn {
+		b.torn++
+		kind = "torn"
+	}
+	fmt.Fprintf(e.stderr, "%s log: skipped %s line at %s:%d: %v\n", progName, kind, m.File, m.Offset, m.Err)
+}
+
+func (b *badLines) summary(e *env) {
+	if b.n > 0 {
+		fmt.Fprintf(e.stderr, "%s log: malformed lines skipped: %d (%d torn)\n", progName, b.n, b.torn)
+	}
+}

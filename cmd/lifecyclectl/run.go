@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/iai-mcp/lifecycle"
+)
+
+const progName = "lifecyclectl"
+
+// Exit codes, listed by "lifecyclectl help" and the README.
+const (
+	exitOK     = 0 // success
+	exitError  = 1 // anything else that went wrong
+	exitUsage  = 2 // a mistake on the command line
+	exitLocked = 3 // another process holds the lifecycle lock
+)
+
+// storeEnv names the directory used when --dir is not given.
+const storeEnv = "IAI_MCP_STORE"
+
+// env is what a command runs with.
+type env struct {
+	ctx    context.Context // ends on SIGINT or SIGTERM
+	out    *bufio.Writer   // standard output; run flushes it
+	stderr io.Writer
+	now    func() time.Time
+	dir    string // --dir as given; "" means the default
+}
+
+// run is the whole program: it parses args, runs the command, reports any
+// error on stderr and returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := &env{ctx: ctx, out: bufio.NewWriter(stdout), stderr: stderr, now: time.Now}
+	err := e.main(args)
+	if ferr := e.out.Flush(); ferr != nil && err == nil {
+		err = fmt.Errorf("write standard output: %w", ferr)
+	}
+	return e.report(err)
+}
+
+func (e *env) main(args []string) error {
+	fs := flag.NewFlagSet(progName, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Var(&dirValue{&e.dir}, "dir", "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return e.help("")
+		}
+		return usagef("", "%v", err)
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return usagef("", "no command given")
+	}
+	name, rest := rest[0], rest[1:]
+	if name == "help" {
+		switch len(rest) {
+		case 0:
+			return e.help("")
+		case 1:
+			return e.help(rest[0])
+		}
+		return usagef("", "help takes at most one command")
+	}
+	cmd := lookup(name)
+	if cmd == nil {
+		return usagef("", "unknown command %q (commands: %s)", name, commandNames())
+	}
+	sub := cmd.new()
+	pos, err := parseInterspersed(cmd.flagSet(e, sub), rest)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return e.help(name)
+		}
+		return usagef(name, "%v", err)
+	}
+	return sub.run(e, pos)
+}
+
+// report prints err and returns the exit code it calls for.
+func (e *env) report(err error) int {
+	var u *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &u):
+		prefix, help := progName, progName+" help"
+		if u.cmd != "" {
+			prefix, help = progName+" "+u.cmd, help+" "+u.cmd
+		}
+		fmt.Fprintf(e.stderr, "%s: %s\nRun '%s' for usage.\n", prefix, u.msg, help)
+		return exitUsage
+	case errors.Is(err, lifecycle.ErrLocked):
+		fmt.Fprintf(e.stderr, "%s: %v\n", progName, err)
+		return exitLocked
+	}
+	fmt.Fprintf(e.stderr, "%s: %v\n", progName, err)
+	return exitError
+}
+
+// storeDir is --dir, else $IAI_MCP_STORE, else ~/.iai-mcp: the Python
+// daemon's directory.
+func (e *env) storeDir() (string, error) {
+	if e.dir != "" {
+		return e.dir, nil
+	}
+	if d := os.Getenv(storeEnv); d != "" {
+		return d, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no --dir, no $%s and no home directory: %w", storeEnv, err)
+	}
+	return filepath.Join(home, ".iai-mcp"), nil
+}
+
+// usageError is a mistake on the command line (exit 2).
+type usageError struct {
+	cmd string // the command it concerns, or "" for the top level
+	msg string
+}
+
+func (u *usageError) Error() string { return u.msg }
+
+func usagef(cmd, format string, args ...any) error {
+	return &usageError{cmd: cmd, msg: fmt.Sprintf(format, args...)}
+}
+
+// dirValue is the --dir flag: a directory that may not be empty.
+type dirValue struct{ p *string }
+
+func (d *dirValue) String() string {
+	if d.p == nil {
+		return ""
+	}
+	return *d.p
+}
+
+func (d *dirValue) Set(s string) error {
+	if s == "" {
+		return errors.New("empty directory name")
+	}
+	*d.p = s
+	return nil
+}

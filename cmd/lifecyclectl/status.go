@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/iai-mcp/lifecycle"
+)
+
+const statusDetails = `Reads the state file without taking the lock and without writing anything.
+A missing state file shows the record a new machine starts with. With
+--json, prints the record as the state file holds it (key order included).
+`
+
+type statusCmd struct{ json bool }
+
+func (c *statusCmd) flags(fs *flag.FlagSet) {
+	fs.BoolVar(&c.json, "json", false, "print the record as JSON, in the state file's layout")
+}
+
+func (c *statusCmd) run(e *env, args []string) error {
+	if len(args) > 0 {
+		return usagef("status", "unexpected argument %q", args[0])
+	}
+	dir, err := e.storeDir()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, lifecycle.DefaultStateFile)
+	_, serr := os.Stat(path)
+	missing := errors.Is(serr, fs.ErrNotExist)
+	rec, err := lifecycle.LoadState(path)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return writeRecordJSON(e.out, rec)
+	}
+	writeStatus(e.out, path, missing, rec, e.now())
+	return nil
+}
+
+// writeRecordJSON writes rec in the state file's layout (2-space indent,
+// the file's key order), ending in a newline.
+func writeRecordJSON(w io.Writer, rec lifecycle.Record) error {
+	compact, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, compact, "", "  "); err != nil {
+		return err
+	}
+	b.WriteByte('\n')
+	_, err = w.Write(b.Bytes())
+	return err
+}
+
+// writeStatus writes rec as one block of "label  value" lines.
+func writeStatus(w io.Writer, path string, missing bool, rec lifecycle.Record, now time.Time) {
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(w, "%-15s%s\n", label, fmt.Sprintf(format, args...))
+	}
+	if missing {
+		line("state file", "%s (missing: a new machine's record)", path)
+	} else {
+		line("state file", "%s", path)
+	}
+	line("state", "%s since %s (%s)", rec.CurrentState, humanTime(rec.SinceTS), ago(rec.SinceTS, now))
+	line("last activity", "%s (%s)", humanTime(rec.LastActivityTS), ago(rec.LastActivityTS, now))
+	line("sequences", "transition %d, wrapper event %d", rec.TransitionSeq, rec.WrapperEventSeq)
+	line("shadow run", "%s", onOff(rec.ShadowRun))
+	if len(rec.SleepCycleProgress) == 0 || string(rec.SleepCycleProgress) == "null" {
+		line("sleep cycle", "no progress recorded")
+	} else {
+		var b bytes.Buffer
+		if json.Compact(&b, rec.SleepCycleProgress) != nil {
+			b.Reset()
+			b.Write(rec.SleepCycleProgress)
+		}
+		line("sleep cycle", "%s", b.String())
+	}
+	if q := rec.Quarantine; q == nil {
+		line("quarantine", "none")
+	} else {
+		line("quarantine", "until %s (since %s): %s", q.UntilTS, q.SinceTS, q.Reason)
+	}
+	switch {
+	case !rec.CrisisMode:
+		line("crisis mode", "off")
+	case rec.CrisisModeSinceTS != nil:
+		line("crisis mode", "on since %s", *rec.CrisisModeSinceTS)
+	default:
+		line("crisis mode", "on")
+	}
+	line("essential var", "%d consecutive breaches, %d consecutive clears",
+		rec.EssentialVariableConsecutiveBreaches, rec.EssentialVariableConsecutiveClears)
+	if len(rec.Extra) > 0 {
+		keys := make([]string, len(rec.Extra))
+		for i, f := range rec.Extra {
+			keys[i] = f.Key
+		}
+		line("other keys", "%s", strings.Join(keys, ", "))
+	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// humanTime is t in UTC, to the second.
+func humanTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") }
+
+// ago says how long before now t was, to the second: "3d4h5m6s ago". A t
+// after now (clock skew) is said to be in the future.
+func ago(t, now time.Time) string {
+	d := now.Sub(t).Round(time.Second)
+	if d < 0 {
+		return humanDuration(-d) + " in the future: clock skew?"
+	}
+	return humanDuration(d) + " ago"
+}
+
+// humanDuration is d with days split off: "3d4h5m6s", "2d", "12m0s", "0s".
+func humanDuration(d time.Duration) string {
+	days := d / (24 * time.Hour)
+	d -= days * 24 * time.Hour
+	s := d.String()
+	if days == 0 {
+		return s
+	}
+	if d == 0 {
+		return fmt.Sprintf("%dd", days)
+	}
+	return fmt.Sprintf("%dd%s", days, s)
+}
