@@ -186,6 +186,9 @@ func TestConsumeWakeSignalGoroutines(t *testing.T) {
 // writers' signals may coalesce, so there are at least one and at most as
 // many wins as writes.
 func TestWakeSignalProcesses(t *testing.T) {
+	// Under -race, a process sleeps a second at exit unless told not to;
+	// the children inherit this.
+	t.Setenv("GORACE", os.Getenv("GORACE")+" atexit_sleep_ms=0")
 	tests := []struct {
 		name      string
 		writers   int
