@@ -113,7 +113,13 @@ func (p *proc) waitFor(t *testing.T, want string) string {
 // exit waits for the daemon to end and returns its exit code.
 func (p *proc) exit(t *testing.T) int {
 	t.Helper()
-	for range p.lines { // drain, so the daemon never blocks on stdout
+	// Drain stdout, so the daemon never blocks on it, up to its end.
+	for open := true; open; {
+		select {
+		case _, open = <-p.lines:
+		case <-p.ctx.Done():
+			t.Fatalf("daemon still running after %v", overall) // the cleanup kills it
+		}
 	}
 	err := p.cmd.Wait()
 	p.exited = true
