@@ -1,0 +1,489 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/iai-mcp/lifecycle"
+	"github.com/stretchr/testify/require"
+)
+
+// The daemon tests run the daemon as a separate process: this test binary,
+// re-run with daemonEnv set, is the daemon (TestMain hands it to run).
+const daemonEnv = "LIFECYCLE_EXAMPLE_DAEMON"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(daemonEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// overall bounds each test. It is a guard against a hung daemon, not a
+// timing assertion: every wait below is for a line of output.
+const overall = 30 * time.Second
+
+// fast walks a whole idle day in milliseconds.
+var fast = []string{"--tick=1ms", "--drowsy-after=5ms", "--sleep-after=10ms", "--sleep-steps=3", "--sleep-step=1ms"}
+
+// awake keeps the daemon in WAKE for the length of any test.
+var awake = []string{"--tick=1ms", "--drowsy-after=1h", "--sleep-after=2h"}
+
+// endless is a sleep cycle that no test outlives: a request always arrives
+// mid-cycle.
+var endless = []string{"--tick=1ms", "--drowsy-after=5ms", "--sleep-after=10ms", "--sleep-steps=1000000", "--sleep-step=10ms"}
+
+// proc is a running daemon.
+type proc struct {
+	cmd    *exec.Cmd
+	lines  chan string // stdout, line by line; closed at EOF
+	seen   []string    // the lines read so far
+	stderr *bytes.Buffer
+	ctx    context.Context
+	exited bool
+}
+
+func startDaemon(t *testing.T, ctx context.Context, dir string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"--dir=" + dir}, args...)...)
+	// Under -race, a process sleeps a second at exit unless told not to.
+	cmd.Env = append(os.Environ(), daemonEnv+"=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	p := &proc{cmd: cmd, lines: make(chan string), stderr: &bytes.Buffer{}, ctx: ctx}
+	cmd.Stderr = p.stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	go func() {
+		defer close(p.lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			select {
+			case p.lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		if !p.exited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("daemon stdout so far:\n%s\ndaemon stderr:\n%s", strings.Join(p.seen, "\n"), p.stderr)
+		}
+	})
+	return p
+}
+
+// waitFor reads lines until one equals want, or starts with it when want
+// ends in "...". Lines in between are skipped, so a series of waitFor calls
+// checks the order of the lines they name.
+func (p *proc) waitFor(t *testing.T, want string) string {
+	t.Helper()
+	prefix, isPrefix := strings.CutSuffix(want, "...")
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				t.Fatalf("daemon output ended before %q", want)
+			}
+			p.seen = append(p.seen, line)
+			if line == want || isPrefix && strings.HasPrefix(line, prefix) {
+				return line
+			}
+		case <-p.ctx.Done():
+			t.Fatalf("no %q within %v", want, overall)
+		}
+	}
+}
+
+// exit waits for the daemon to end and returns its exit code.
+func (p *proc) exit(t *testing.T) int {
+	t.Helper()
+	// Drain stdout, so the daemon never blocks on it, up to its end.
+	for open := true; open; {
+		select {
+		case _, open = <-p.lines:
+		case <-p.ctx.Done():
+			t.Fatalf("daemon still running after %v", overall) // the cleanup kills it
+		}
+	}
+	err := p.cmd.Wait()
+	p.exited = true
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	require.NoError(t, err)
+	return 0
+}
+
+func (p *proc) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(sig))
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), overall)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// transitions returns the state_transition lines of the log as "FROM->TO trigger".
+func transitions(t *testing.T, dir string) []string {
+	t.Helper()
+	var got []string
+	_, err := lifecycle.ReadLog(filepath.Join(dir, lifecycle.DefaultLogDir), lifecycle.LogQuery{Kind: "state_transition"},
+		func(e lifecycle.LogEntry) error {
+			var l struct{ From, To, Trigger string }
+			if err := json.Unmarshal(e.Raw, &l); err != nil {
+				return err
+			}
+			got = append(got, l.From+"->"+l.To+" "+l.Trigger)
+			return nil
+		})
+	require.NoError(t, err)
+	return got
+}
+
+func countKind(t *testing.T, dir, kind string) int {
+	t.Helper()
+	n := 0
+	_, err := lifecycle.ReadLog(filepath.Join(dir, lifecycle.DefaultLogDir), lifecycle.LogQuery{Kind: kind},
+		func(lifecycle.LogEntry) error { n++; return nil })
+	require.NoError(t, err)
+	return n
+}
+
+// loadState requires a valid state file and no temporary file beside it.
+func loadState(t *testing.T, dir string) lifecycle.Record {
+	t.Helper()
+	rec, err := lifecycle.LoadState(filepath.Join(dir, lifecycle.DefaultStateFile))
+	require.NoError(t, err)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		require.Contains(t, []string{lifecycle.DefaultStateFile, lifecycle.DefaultLockFile, lifecycle.DefaultLogDir}, e.Name(),
+			"left in the directory")
+	}
+	return rec
+}
+
+func progressOf(t *testing.T, rec lifecycle.Record) progress {
+	t.Helper()
+	var p progress
+	require.NoError(t, json.Unmarshal(rec.SleepCycleProgress, &p), string(rec.SleepCycleProgress))
+	return p
+}
+
+// hibernate runs the daemon in dir through a whole idle day to its exit.
+func hibernate(t *testing.T, ctx context.Context, dir string, args ...string) *proc {
+	t.Helper()
+	p := startDaemon(t, ctx, dir, append(slices.Clone(fast), args...)...)
+	p.waitFor(t, "boot WAKE")
+	p.waitFor(t, "WAKE -> DROWSY (idle_5min)")
+	p.waitFor(t, "DROWSY -> SLEEP (idle_30min)")
+	p.waitFor(t, "sleep cycle started: attempt 1, step 0 of 3")
+	p.waitFor(t, "sleep cycle done: still_idle=true")
+	p.waitFor(t, "SLEEP -> HIBERNATION (sleep_cycle_done)")
+	return p
+}
+
+func TestDaemonWalksToHibernationAndExits(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	p := hibernate(t, ctx, dir)
+	p.waitFor(t, "exit: HIBERNATION")
+	require.Equal(t, 0, p.exit(t))
+
+	rec := loadState(t, dir)
+	require.Equal(t, lifecycle.Hibernation, rec.CurrentState)
+	require.False(t, rec.ShadowRun)
+	pr := progressOf(t, rec)
+	require.Equal(t, 2, pr.LastCompletedIndex)
+	require.Equal(t, 1, pr.Attempt)
+	require.Equal(t, 3, pr.Steps)
+	require.NotEmpty(t, pr.CompletedAt)
+	require.Equal(t, []string{"WAKE->DROWSY idle_5min", "DROWSY->SLEEP idle_30min", "SLEEP->HIBERNATION sleep_cycle_done"},
+		transitions(t, dir))
+	require.Zero(t, countKind(t, dir, "shadow_run_warning"))
+}
+
+func TestDaemonShadowRunStaysUp(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	p := hibernate(t, ctx, dir, "--shadow-run")
+	p.waitFor(t, "shadow run: staying up in HIBERNATION")
+	p.signal(t, syscall.SIGTERM)
+	// Only a daemon still running when the signal came says so.
+	p.waitFor(t, "stopped: terminated signal received")
+	require.Equal(t, 0, p.exit(t))
+	require.NotContains(t, p.seen, "exit: HIBERNATION")
+
+	rec := loadState(t, dir)
+	require.Equal(t, lifecycle.Hibernation, rec.CurrentState)
+	require.True(t, rec.ShadowRun)
+	require.Equal(t, 1, countKind(t, dir, "shadow_run_warning"))
+}
+
+func TestDaemonRequestInterruptsSleep(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	p := startDaemon(t, ctx, dir, endless...)
+	p.waitFor(t, "DROWSY -> SLEEP (idle_30min)")
+	p.waitFor(t, "sleep cycle started: attempt 1, step 0 of 1000000")
+
+	m, err := lifecycle.New(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, m.Close()) }()
+	st, err := m.DispatchContext(ctx, lifecycle.RequestArrived, lifecycle.Guards{})
+	require.NoError(t, err)
+	require.Equal(t, lifecycle.Wake, st)
+
+	p.waitFor(t, "SLEEP -> WAKE (by another process)")
+	p.waitFor(t, "sleep cycle interrupted: ...")
+	// Idle again, it falls asleep again and resumes the cycle where the
+	// progress in the state file says it stopped.
+	p.waitFor(t, "WAKE -> DROWSY (idle_5min)")
+	p.waitFor(t, "DROWSY -> SLEEP (idle_30min)")
+	p.waitFor(t, "sleep cycle started: attempt 2, ...")
+	p.signal(t, syscall.SIGTERM)
+	p.waitFor(t, "stopped: terminated signal received")
+	require.Equal(t, 0, p.exit(t))
+	require.False(t, slices.ContainsFunc(p.seen, func(l string) bool { return strings.HasPrefix(l, "sleep cycle done") }),
+		"the endless cycle never completes")
+
+	rec := loadState(t, dir)
+	require.Equal(t, lifecycle.Sleep, rec.CurrentState)
+	pr := progressOf(t, rec)
+	require.Equal(t, 2, pr.Attempt)
+	require.Empty(t, pr.CompletedAt)
+	require.Equal(t, []string{
+		"WAKE->DROWSY idle_5min", "DROWSY->SLEEP idle_30min", "SLEEP->WAKE request_arrived",
+		"WAKE->DROWSY idle_5min", "DROWSY->SLEEP idle_30min",
+	}, transitions(t, dir))
+}
+
+func TestDaemonRestartAfterHibernation(t *testing.T) {
+	tests := []struct {
+		name   string
+		signal bool
+	}{
+		{"with a wake signal", true},
+		// A start is demand: a hibernated state never traps a daemon.
+		{"without a wake signal", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			dir := t.TempDir()
+			first := hibernate(t, ctx, dir)
+			require.Equal(t, 0, first.exit(t))
+			if tt.signal {
+				require.NoError(t, lifecycle.WriteWakeSignal(dir))
+			}
+
+			p := startDaemon(t, ctx, dir, awake...)
+			p.waitFor(t, "boot HIBERNATION")
+			p.waitFor(t, "HIBERNATION -> WAKE (wake_signal)")
+			require.Equal(t, tt.signal, slices.Contains(p.seen, "wake signal consumed"))
+			_, err := os.Lstat(filepath.Join(dir, lifecycle.WakeSignalFile))
+			require.ErrorIs(t, err, fs.ErrNotExist)
+			p.signal(t, syscall.SIGTERM)
+			p.waitFor(t, "stopped: terminated signal received")
+			require.Equal(t, 0, p.exit(t))
+
+			rec := loadState(t, dir)
+			require.Equal(t, lifecycle.Wake, rec.CurrentState)
+			require.Equal(t, int64(1), rec.WrapperEventSeq, "wake_signal is activity")
+			require.Equal(t, "HIBERNATION->WAKE wake_signal", transitions(t, dir)[3])
+		})
+	}
+}
+
+func TestDaemonWakeSignalWhileRunning(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	p := hibernate(t, ctx, dir, "--shadow-run")
+	p.waitFor(t, "shadow run: staying up in HIBERNATION")
+	require.NoError(t, lifecycle.WriteWakeSignal(dir))
+	p.waitFor(t, "wake signal consumed")
+	p.waitFor(t, "HIBERNATION -> WAKE (wake_signal)")
+	p.signal(t, syscall.SIGTERM)
+	p.waitFor(t, "stopped: terminated signal received")
+	require.Equal(t, 0, p.exit(t))
+	loadState(t, dir)
+}
+
+func TestDaemonStopsCleanly(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		at     string // the line after which the signal is sent
+		sig    syscall.Signal
+		holdLk bool // the test holds the lifecycle lock meanwhile
+		want   lifecycle.State
+	}{
+		{"SIGTERM in WAKE", awake, "boot WAKE", syscall.SIGTERM, false, lifecycle.Wake},
+		{"SIGINT in WAKE", awake, "boot WAKE", syscall.SIGINT, false, lifecycle.Wake},
+		{"SIGTERM mid sleep cycle", endless, "sleep cycle started: ...", syscall.SIGTERM, false, lifecycle.Sleep},
+		{"SIGINT mid sleep cycle", endless, "sleep cycle started: ...", syscall.SIGINT, false, lifecycle.Sleep},
+		{"SIGTERM while the lock is busy", append(slices.Clone(awake), "--lock-wait=5ms"), "busy: ...", syscall.SIGTERM, true, lifecycle.Wake},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			dir := t.TempDir()
+			release := make(chan struct{})
+			held := make(chan error, 1)
+			if tt.holdLk {
+				m, err := lifecycle.New(dir)
+				require.NoError(t, err)
+				locked := make(chan struct{})
+				go func() {
+					_, err := m.Update(func(*lifecycle.Record) error {
+						close(locked)
+						<-release
+						return nil
+					})
+					held <- errors.Join(err, m.Close())
+				}()
+				<-locked
+			}
+			p := startDaemon(t, ctx, dir, tt.args...)
+			p.waitFor(t, tt.at)
+			p.signal(t, tt.sig)
+			p.waitFor(t, "stopped: ...")
+			require.Equal(t, 0, p.exit(t))
+			if tt.holdLk {
+				close(release)
+				require.NoError(t, <-held)
+			}
+			rec := loadState(t, dir)
+			require.Equal(t, tt.want, rec.CurrentState)
+		})
+	}
+}
+
+func TestDaemonRefusesCorruptState(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, lifecycle.DefaultStateFile)
+	garbage := []byte(`{"current_state": "NAPPING"`)
+	require.NoError(t, os.WriteFile(path, garbage, 0o600))
+	var out, errb bytes.Buffer
+	code := run([]string{"--dir=" + dir, "--tick=1ms"}, &out, &errb)
+	require.Equal(t, 1, code)
+	require.Contains(t, errb.String(), path)
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, garbage, data, "the corrupt file is left for an operator")
+}
+
+func TestDaemonFlags(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr
+		code int
+	}{
+		{"help", []string{"-h"}, "--dir", 0},
+		{"no dir", nil, "--dir", 2},
+		{"zero tick", []string{"--dir=" + dir, "--tick=0"}, "--tick", 2},
+		{"negative drowsy", []string{"--dir=" + dir, "--drowsy-after=-1s"}, "--drowsy-after", 2},
+		{"zero sleep", []string{"--dir=" + dir, "--sleep-after=0s"}, "--sleep-after", 2},
+		{"no steps", []string{"--dir=" + dir, "--sleep-steps=0"}, "--sleep-steps", 2},
+		{"negative step", []string{"--dir=" + dir, "--sleep-step=-1ms"}, "--sleep-step", 2},
+		{"zero lock wait", []string{"--dir=" + dir, "--lock-wait=0"}, "--lock-wait", 2},
+		{"unknown flag", []string{"--dir=" + dir, "--nap"}, "nap", 2},
+		{"not a duration", []string{"--dir=" + dir, "--tick=soon"}, "tick", 2},
+		{"stray argument", []string{"--dir=" + dir, "extra"}, "extra", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			require.Equal(t, tt.code, run(tt.args, &out, &errb))
+			require.Contains(t, errb.String(), tt.want)
+			require.Empty(t, out.String())
+		})
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "a bad command line touches nothing")
+}
+
+func TestSleepAllowed(t *testing.T) {
+	now := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
+	ts := func(d time.Duration) string { return lifecycle.FormatTimestamp(now.Add(d)) }
+	tests := []struct {
+		name string
+		edit func(*lifecycle.Record)
+		want bool
+	}{
+		{"plain", func(*lifecycle.Record) {}, true},
+		{"crisis", func(r *lifecycle.Record) { r.CrisisMode = true }, false},
+		{"quarantined", func(r *lifecycle.Record) {
+			r.Quarantine = &lifecycle.Quarantine{UntilTS: ts(time.Hour), Reason: "r", SinceTS: ts(-time.Hour)}
+		}, false},
+		{"quarantine ends now", func(r *lifecycle.Record) {
+			r.Quarantine = &lifecycle.Quarantine{UntilTS: ts(0), Reason: "r", SinceTS: ts(-time.Hour)}
+		}, true},
+		{"quarantine over", func(r *lifecycle.Record) {
+			r.Quarantine = &lifecycle.Quarantine{UntilTS: ts(-time.Minute), Reason: "r", SinceTS: ts(-time.Hour)}
+		}, true},
+		{"quarantine unreadable", func(r *lifecycle.Record) {
+			r.Quarantine = &lifecycle.Quarantine{UntilTS: "tomorrow", Reason: "r", SinceTS: ts(-time.Hour)}
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := lifecycle.DefaultRecord(now)
+			tt.edit(&rec)
+			require.Equal(t, tt.want, sleepAllowed(rec, now))
+		})
+	}
+}
+
+func TestResumePoint(t *testing.T) {
+	tests := []struct {
+		name        string
+		raw         string
+		steps       int
+		next, tries int
+	}{
+		{"none", ``, 5, 0, 1},
+		{"null", `null`, 5, 0, 1},
+		{"started, nothing done", `{"last_completed_index":-1,"attempt":1,"steps":5,"started_at":"x"}`, 5, 0, 2},
+		{"two done", `{"last_completed_index":1,"attempt":1,"steps":5,"started_at":"x"}`, 5, 2, 2},
+		{"third attempt", `{"last_completed_index":3,"attempt":2,"steps":5,"started_at":"x"}`, 5, 4, 3},
+		{"all done", `{"last_completed_index":4,"attempt":1,"steps":5,"started_at":"x"}`, 5, 0, 1},
+		{"completed", `{"last_completed_index":2,"attempt":1,"steps":5,"started_at":"x","completed_at":"y"}`, 5, 0, 1},
+		{"other cycle length", `{"last_completed_index":1,"attempt":1,"steps":4,"started_at":"x"}`, 5, 0, 1},
+		{"index out of range", `{"last_completed_index":-2,"attempt":1,"steps":5}`, 5, 0, 1},
+		{"attempt zero", `{"last_completed_index":1,"attempt":0,"steps":5}`, 5, 0, 1},
+		{"attempt huge", `{"last_completed_index":1,"attempt":9223372036854775807,"steps":5}`, 5, 0, 1},
+		{"wrong types", `{"last_completed_index":"1","attempt":1,"steps":5}`, 5, 0, 1},
+		{"float", `{"last_completed_index":1.5,"attempt":1,"steps":5}`, 5, 0, 1},
+		{"someone else's shape", `{"phase":"consolidate"}`, 5, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next, tries := resumePoint(json.RawMessage(tt.raw), tt.steps)
+			require.Equal(t, tt.next, next)
+			require.Equal(t, tt.tries, tries)
+		})
+	}
+}
