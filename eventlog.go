@@ -205,6 +205,17 @@ func readLogFile(f *os.File, path string, gz bool, q LogQuery, fn func(LogEntry)
 	}
 }
 
+// ParseLogLine checks one line of the event log, without its newline, as
+// ReadLog does, for a reader that tails a file itself. The entry's Raw is a
+// copy of line; File and Offset are left for the caller.
+func ParseLogLine(line []byte) (LogEntry, error) {
+	t, ev, err := parseLogLine(line)
+	if err != nil {
+		return LogEntry{}, err
+	}
+	return LogEntry{Time: t, Event: ev, Raw: bytes.Clone(line)}, nil
+}
+
 // parseLogLine checks that line is a log record and returns its "ts" and
 // "event".
 func parseLogLine(line []byte) (time.Time, string, error) {

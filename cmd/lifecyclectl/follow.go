@@ -124,11 +124,10 @@ func (f *follower) line(path string, off int64, line []byte, long bool) error {
 	if len(line) == 0 && !long {
 		return nil
 	}
-	var t time.Time
-	var kind string
+	var e lifecycle.LogEntry
 	err := fmt.Errorf("line longer than %d bytes", maxLine)
 	if !long {
-		t, kind, err = parseLogLine(line)
+		e, err = lifecycle.ParseLogLine(line)
 	}
 	if err != nil {
 		if f.q.OnMalformed != nil {
@@ -136,10 +135,11 @@ func (f *follower) line(path string, off int64, line []byte, long bool) error {
 		}
 		return nil
 	}
-	if !f.q.Since.IsZero() && t.Before(f.q.Since) || f.q.Kind != "" && kind != f.q.Kind {
+	if !f.q.Since.IsZero() && e.Time.Before(f.q.Since) || f.q.Kind != "" && e.Event != f.q.Kind {
 		return nil
 	}
-	return f.emit(lifecycle.LogEntry{Time: t, Event: kind, Raw: append([]byte(nil), line...), File: path, Offset: off})
+	e.File, e.Offset = path, off
+	return f.emit(e)
 }
 
 // newestPlain is the newest plain (not rotated) file of files.

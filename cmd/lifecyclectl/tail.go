@@ -2,15 +2,10 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
 	"os"
-	"strings"
-	"time"
-	"unicode/utf8"
 
 	"github.com/iai-mcp/lifecycle"
 )
@@ -98,33 +93,4 @@ func (t *tail) close() error {
 		return &fs.PathError{Op: "close log", Path: t.path, Err: err}
 	}
 	return nil
-}
-
-// parseLogLine checks that line is a log record, as lifecycle.ReadLog
-// does, and returns its "ts" and "event".
-func parseLogLine(line []byte) (time.Time, string, error) {
-	switch {
-	case !utf8.Valid(line):
-		return time.Time{}, "", errors.New("invalid UTF-8")
-	case !strings.HasPrefix(strings.TrimLeft(string(line), " \t\r"), "{"):
-		return time.Time{}, "", errors.New("not a JSON object")
-	}
-	var head struct {
-		TS    string `json:"ts"`
-		Event string `json:"event"`
-	}
-	if err := json.Unmarshal(line, &head); err != nil {
-		return time.Time{}, "", fmt.Errorf("not a log record: %w", err)
-	}
-	if head.Event == "" {
-		return time.Time{}, "", errors.New(`no "event" string`)
-	}
-	if head.TS == "" {
-		return time.Time{}, "", errors.New(`no "ts" string`)
-	}
-	t, err := lifecycle.ParseTimestamp(head.TS)
-	if err != nil {
-		return time.Time{}, "", err
-	}
-	return t, head.Event, nil
 }
