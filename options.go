@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"io"
 	"log/slog"
 	"time"
 )
@@ -34,7 +33,7 @@ func defaultConfig() config {
 	return config{
 		clock:     time.Now,
 		retention: DefaultRetention,
-		logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		logger:    slog.New(slog.DiscardHandler),
 		table:     defaultTable,
 		observers: &observers{},
 	}

@@ -194,68 +194,97 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 // encode writes the record; indent "" is compact, otherwise each level is
 // indented by indent as Python's json.dump(indent=2) does.
 func (r Record) encode(indent string) ([]byte, error) {
-	var b bytes.Buffer
+	b := make([]byte, 0, 512)
 	nl, sep := "", ":"
 	if indent != "" {
 		nl, sep = "\n"+indent, ": "
 	}
-	b.WriteByte('{')
-	first := true
-	put := func(key string, value []byte) error {
-		if !first {
-			b.WriteByte(',')
+	key := func(k string) {
+		if len(b) > 1 {
+			b = append(b, ',')
 		}
-		first = false
-		b.WriteString(nl)
-		b.Write(appendJSONString(nil, key))
-		b.WriteString(sep)
+		b = append(b, nl...)
+		b = appendJSONString(b, k)
+		b = append(b, sep...)
+	}
+	// raw writes a JSON value held as bytes (validated when it was read or
+	// by Validate), re-indented for its depth.
+	raw := func(k string, v []byte) error {
+		key(k)
+		if v == nil {
+			b = append(b, "null"...)
+			return nil
+		}
+		buf := bytes.NewBuffer(b)
+		var err error
 		if indent == "" {
-			return json.Compact(&b, value)
+			err = json.Compact(buf, v)
+		} else {
+			err = json.Indent(buf, v, indent, indent)
 		}
-		return json.Indent(&b, value, indent, indent)
+		b = buf.Bytes()
+		if err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+		return nil
 	}
-	str := func(s string) []byte { return appendJSONString(nil, s) }
-	ts := func(t time.Time) []byte {
-		b := append([]byte{'"'}, appendTimestamp(nil, t)...)
-		return append(b, '"')
-	}
-	num := func(n int64) []byte { return strconv.AppendInt(nil, n, 10) }
-	null := []byte("null")
 
-	progress := null
-	if r.SleepCycleProgress != nil {
-		progress = r.SleepCycleProgress
+	b = append(b, '{')
+	key("current_state")
+	b = appendJSONString(b, string(r.CurrentState))
+	key("since_ts")
+	b = appendQuotedTimestamp(b, r.SinceTS)
+	key("last_activity_ts")
+	b = appendQuotedTimestamp(b, r.LastActivityTS)
+	key("wrapper_event_seq")
+	b = strconv.AppendInt(b, r.WrapperEventSeq, 10)
+	if err := raw("sleep_cycle_progress", r.SleepCycleProgress); err != nil {
+		return nil, err
 	}
-	quarantine := null
+	var quarantine []byte
 	if q := r.Quarantine; q != nil {
-		quarantine = []byte(`{"until_ts":` + string(str(q.UntilTS)) + `,"reason":` +
-			string(str(q.Reason)) + `,"since_ts":` + string(str(q.SinceTS)) + `}`)
+		quarantine = append(quarantine, `{"until_ts":`...)
+		quarantine = appendJSONString(quarantine, q.UntilTS)
+		quarantine = append(quarantine, `,"reason":`...)
+		quarantine = appendJSONString(quarantine, q.Reason)
+		quarantine = append(quarantine, `,"since_ts":`...)
+		quarantine = appendJSONString(quarantine, q.SinceTS)
+		quarantine = append(quarantine, '}')
 	}
-	crisisSince := null
-	if r.CrisisModeSinceTS != nil {
-		crisisSince = str(*r.CrisisModeSinceTS)
+	if err := raw("quarantine", quarantine); err != nil {
+		return nil, err
 	}
-	fields := [...][]byte{
-		str(string(r.CurrentState)), ts(r.SinceTS), ts(r.LastActivityTS), num(r.WrapperEventSeq),
-		progress, quarantine, strconv.AppendBool(nil, r.ShadowRun), strconv.AppendBool(nil, r.CrisisMode),
-		crisisSince, num(r.EssentialVariableConsecutiveBreaches), num(r.EssentialVariableConsecutiveClears),
-		num(r.TransitionSeq),
+	key("shadow_run")
+	b = strconv.AppendBool(b, r.ShadowRun)
+	key("crisis_mode")
+	b = strconv.AppendBool(b, r.CrisisMode)
+	key("crisis_mode_since_ts")
+	if r.CrisisModeSinceTS == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendJSONString(b, *r.CrisisModeSinceTS)
 	}
-	for i, key := range knownKeys {
-		if err := put(key, fields[i]); err != nil {
-			return nil, fmt.Errorf("%s: %w", key, err)
-		}
-	}
+	key("essential_variable_consecutive_breaches")
+	b = strconv.AppendInt(b, r.EssentialVariableConsecutiveBreaches, 10)
+	key("essential_variable_consecutive_clears")
+	b = strconv.AppendInt(b, r.EssentialVariableConsecutiveClears, 10)
+	key("transition_seq")
+	b = strconv.AppendInt(b, r.TransitionSeq, 10)
 	for _, f := range r.Extra {
-		if err := put(f.Key, f.Value); err != nil {
-			return nil, fmt.Errorf("%s: %w", f.Key, err)
+		if err := raw(f.Key, f.Value); err != nil {
+			return nil, err
 		}
 	}
 	if indent != "" {
-		b.WriteByte('\n')
+		b = append(b, '\n')
 	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return append(b, '}'), nil
+}
+
+func appendQuotedTimestamp(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = appendTimestamp(b, t)
+	return append(b, '"')
 }
 
 // appendJSONString quotes s as Python's json.dumps does with its default
