@@ -17,4 +17,6 @@ var (
 	ErrInvalidRecord = errors.New("invalid record")
 	// ErrPoisoned: an earlier write or sync failed; make a new Machine.
 	ErrPoisoned = errors.New("machine poisoned by an earlier write error")
+	// ErrDaemonRunning: another daemon holds the directory's daemon lock.
+	ErrDaemonRunning = errors.New("a daemon already runs on this directory")
 )
