@@ -103,4 +103,11 @@
 // A dispatch that returned an error may or may not have happened: if its log
 // line reached the disk, recovery applies it. A dispatch that returned
 // without error is in both files.
+//
+// # Daemons and watchers
+//
+// AcquireDaemon keeps a second daemon off a directory with a flock on
+// .daemon.lock that the kernel releases when the holder dies. Watch follows
+// the state file from another process, delivering every transition (from
+// the log) and each new record.
 package lifecycle

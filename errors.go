@@ -20,4 +20,6 @@ var (
 	// ErrInvalidTable: a transition table that NewTable, LoadTable or
 	// UnmarshalJSON refuses.
 	ErrInvalidTable = errors.New("invalid transition table")
+	// ErrDaemonRunning: another daemon holds the directory's daemon lock.
+	ErrDaemonRunning = errors.New("a daemon already runs on this directory")
 )
