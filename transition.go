@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"unsafe"
 )
 
 // State is a lifecycle state, spelled as it is on disk.
@@ -95,48 +96,88 @@ func States() []State { return append([]State(nil), states[:]...) }
 // Events returns every event.
 func Events() []Event { return append([]Event(nil), events[:]...) }
 
-// index[s][e] holds the row for (state s, event e), or -1. Built from table
-// once so that ComputeTransition is two array reads and a guard check.
+// index[s][e] is what the table says of (state s, event e), built from
+// table once so that ComputeTransition is a few array reads and a guard
+// check: the target's index (-1: no row, or the row targets s itself, which
+// is not a transition) and the guard the row needs.
 var index = buildIndex()
 
-func buildIndex() (ix [len(states)][len(events)]int8) {
+type cell struct {
+	to   int8
+	need uint8 // the guard: needNothing, needSleepEligible, needStillIdle
+}
+
+const (
+	needNothing uint8 = iota
+	needSleepEligible
+	needStillIdle
+)
+
+func buildIndex() (ix [len(states)][len(events)]cell) {
 	for s := range ix {
 		for e := range ix[s] {
-			ix[s][e] = -1
+			ix[s][e].to = -1
 		}
 	}
-	for r, row := range table {
-		e := eventIndex(row.Event)
+	for _, row := range table {
+		e, to := eventIndex(row.Event), stateIndex(row.To)
 		for s, st := range states {
-			if row.From == st || row.From == AnyState {
-				ix[s][e] = int8(r)
+			if (row.From == st || row.From == AnyState) && s != to {
+				ix[s][e] = cell{to: int8(to), need: map[Guard]uint8{
+					GuardSleepEligible: needSleepEligible, GuardStillIdle: needStillIdle}[row.Guard]}
 			}
 		}
 	}
 	return ix
 }
 
+// The seed's states differ in length, and so do its events, so a name's
+// length picks the only candidate and one comparison confirms it: two array
+// reads instead of a scan of string comparisons.
+var (
+	stateByLen = lengthIndex(states[:])
+	eventByLen = lengthIndex(events[:])
+)
+
+// lengthIndex maps each name's length to its index, -1 elsewhere.
+func lengthIndex[T ~string](names []T) (ix [32]int8) {
+	for i := range ix {
+		ix[i] = -1
+	}
+	for i, n := range names {
+		if len(n) >= len(ix) || ix[len(n)] >= 0 {
+			panic("lifecycle: seed names must have distinct lengths under 32: " + string(n))
+		}
+		ix[len(n)] = int8(i)
+	}
+	return ix
+}
+
 func stateIndex(s State) int {
-	switch s {
-	case Wake:
-		return 0
-	case Drowsy:
-		return 1
-	case Sleep:
-		return 2
-	case Hibernation:
-		return 3
+	if len(s) >= len(stateByLen) {
+		return -1
+	}
+	if i := stateByLen[len(s)]; i >= 0 && same(string(states[i]), string(s)) {
+		return int(i)
 	}
 	return -1
 }
 
 func eventIndex(e Event) int {
-	for i, ev := range events {
-		if ev == e {
-			return i
-		}
+	if len(e) >= len(eventByLen) {
+		return -1
+	}
+	if i := eventByLen[len(e)]; i >= 0 && same(string(events[i]), string(e)) {
+		return int(i)
 	}
 	return -1
+}
+
+// same compares two strings of one length. Callers mostly pass the
+// package's own constants, whose bytes are the very same, so comparing the
+// pointers first skips the call that compares bytes.
+func same(a, b string) bool {
+	return unsafe.StringData(a) == unsafe.StringData(b) || a == b
 }
 
 // ComputeTransition returns the state that ev moves from into, given the
@@ -148,15 +189,11 @@ func ComputeTransition(from State, ev Event, g Guards) (to State, changed bool) 
 	if s < 0 || e < 0 {
 		return from, false
 	}
-	r := index[s][e]
-	if r < 0 {
+	c := index[s][e]
+	if c.to < 0 || c.need == needSleepEligible && !g.SleepEligible || c.need == needStillIdle && !g.StillIdle {
 		return from, false
 	}
-	row := &table[r]
-	if !row.Guard.Holds(g) || row.To == from {
-		return from, false
-	}
-	return row.To, true
+	return states[c.to], true
 }
 
 // ParseState returns the State spelled s, or an error wrapping ErrUnknownState.
