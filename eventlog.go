@@ -717,11 +717,7 @@ func (l *eventLog) mkdir() error {
 
 // flockLog takes an exclusive flock on f, waiting as long as it takes.
 func flockLog(f *os.File) error {
-	for {
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != unix.EINTR {
-			return err
-		}
-	}
+	return flock(f, unix.LOCK_EX)
 }
 
 // unlinked reports whether the open file fi describes has been removed.

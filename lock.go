@@ -42,18 +42,13 @@ func openLock(path string) (*lockFile, error) {
 
 // tryLock takes the exclusive lock or fails at once with ErrLocked.
 func (l *lockFile) tryLock() error {
-	for {
-		err := unix.Flock(int(l.f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		switch err {
-		case nil:
-			return nil
-		case unix.EINTR:
-			continue
-		case unix.EWOULDBLOCK:
-			return &fs.PathError{Op: "lock", Path: l.path, Err: ErrLocked}
-		default:
-			return &fs.PathError{Op: "lock", Path: l.path, Err: err}
-		}
+	switch err := flock(l.f, unix.LOCK_EX|unix.LOCK_NB); err {
+	case nil:
+		return nil
+	case unix.EWOULDBLOCK:
+		return &fs.PathError{Op: "lock", Path: l.path, Err: ErrLocked}
+	default:
+		return &fs.PathError{Op: "lock", Path: l.path, Err: err}
 	}
 }
 
@@ -79,7 +74,7 @@ func (l *lockFile) lockContext(ctx context.Context) error {
 }
 
 func (l *lockFile) unlock() error {
-	if err := unix.Flock(int(l.f.Fd()), unix.LOCK_UN); err != nil {
+	if err := flock(l.f, unix.LOCK_UN); err != nil {
 		return &fs.PathError{Op: "unlock", Path: l.path, Err: err}
 	}
 	return nil
@@ -90,4 +85,25 @@ func (l *lockFile) close() error {
 		return &fs.PathError{Op: "close lock", Path: l.path, Err: unwrapPath(err)}
 	}
 	return nil
+}
+
+// flock applies flock(2) to f, retrying when a signal interrupts it. It
+// reaches the descriptor through SyscallConn: f.Fd() would also switch the
+// file to blocking mode, an fcntl(2) on every call.
+func flock(f *os.File, how int) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := rc.Control(func(fd uintptr) {
+		for {
+			if ferr = unix.Flock(int(fd), how); ferr != unix.EINTR {
+				return
+			}
+		}
+	}); err != nil {
+		return err
+	}
+	return ferr
 }
