@@ -588,6 +588,20 @@ func LoadState(path string) (Record, error) {
 	return r, err
 }
 
+// LoadState is the package's LoadState with t's states: current_state must
+// be one of them, as for a Machine given WithTable(t). It reads what such a
+// Machine's Snapshot reads, without a Machine: no lock, nothing created or
+// written. A nil or empty Table refuses with an error wrapping
+// ErrInvalidTable.
+func (t *Table) LoadState(path string) (Record, error) {
+	if t == nil || len(t.states) == 0 {
+		return Record{}, &fs.PathError{Op: "load state", Path: path,
+			Err: fmt.Errorf("%w: an empty table knows no states; build one with NewTable, LoadTable or DefaultTable", ErrInvalidTable)}
+	}
+	r, _, err := loadState(path, time.Now, t)
+	return r, err
+}
+
 // loadState also reports whether the file existed. current_state must be
 // one of t's states.
 func loadState(path string, now func() time.Time, t *Table) (Record, bool, error) {

@@ -26,13 +26,13 @@ type command struct {
 // commands in the order help lists them.
 var commands = []command{
 	{
-		name: "status", synopsis: "[--json]",
+		name: "status", synopsis: "[--json] [--table FILE]",
 		summary: "show the state: how long in it, last activity, sequences, flags",
 		details: statusDetails,
 		new:     func() subcommand { return &statusCmd{} },
 	},
 	{
-		name: "dispatch", synopsis: "EVENT [--sleep-eligible] [--still-idle] [--wait DURATION]",
+		name: "dispatch", synopsis: "EVENT [--sleep-eligible] [--still-idle] [--wait DURATION] [--table FILE]",
 		summary: "dispatch an event to the machine; prints FROM -> TO or no transition",
 		details: dispatchDetails(),
 		new:     func() subcommand { return &dispatchCmd{} },
@@ -51,7 +51,7 @@ var commands = []command{
 		new:     func() subcommand { return &rotateCmd{} },
 	},
 	{
-		name: "graph", synopsis: "[--format mermaid|dot]",
+		name: "graph", synopsis: "[--format mermaid|dot] [--table FILE]",
 		summary: "print the state diagram, generated from the transition table",
 		details: graphDetails,
 		new:     func() subcommand { return &graphCmd{} },

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/iai-mcp/lifecycle"
@@ -18,7 +17,14 @@ under the lock, durably, with the transition recorded in the event log. The
 guard flags are the payload that guarded rows of the table read.
 
 EVENT is one of:
-` + wrapWords(eventNames(), "  ", 76) + `
+` + wrapWords(eventNames(lifecycle.DefaultTable()), "  ", 76) + `
+With --table FILE it is one of that table's events instead, and the
+Machine has that table (lifecycle.WithTable): its rows move the machine,
+and its states are those the state file may hold. A state file in a state
+the table does not know (without --table: a state of another table) is
+refused and left as it is. A table file that cannot be read or is not a
+valid table is an error (exit 1) naming the file.
+
 Without --wait a lock held by another process fails at once (exit 3); with
 --wait the command waits up to DURATION for it.
 
@@ -29,54 +35,50 @@ dispatch in between, the printed line says so rather than guess.
 `
 }
 
-func eventNames() []string {
-	evs := lifecycle.Events()
-	names := make([]string, len(evs))
-	for i, ev := range evs {
-		names[i] = string(ev)
-	}
-	return names
-}
-
-func eventList() string { return strings.Join(eventNames(), ", ") }
-
 type dispatchCmd struct {
 	guards lifecycle.Guards
 	wait   time.Duration
+	table  tableArg
 }
 
 func (c *dispatchCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.guards.SleepEligible, "sleep-eligible", false, "set the sleep_eligible guard (DROWSY + idle_30min -> SLEEP)")
 	fs.BoolVar(&c.guards.StillIdle, "still-idle", false, "set the still_idle guard (SLEEP + sleep_cycle_done -> HIBERNATION)")
 	fs.DurationVar(&c.wait, "wait", 0, "wait up to `DURATION` for the lock instead of failing at once")
+	c.table.define(fs)
 }
 
 func (c *dispatchCmd) run(e *env, args []string) error {
-	if len(args) != 1 {
-		return usagef("dispatch", "want exactly one EVENT, one of: %s", eventList())
-	}
-	ev, err := lifecycle.ParseEvent(args[0])
-	if err != nil {
-		return usagef("dispatch", "unknown event %q; valid events: %s", args[0], eventList())
-	}
 	if c.wait < 0 {
 		return usagef("dispatch", "--wait %v: want a positive duration", c.wait)
+	}
+	t, err := c.table.load()
+	if err != nil {
+		return err
+	}
+	if len(args) != 1 {
+		return usagef("dispatch", "want exactly one EVENT, one of%s: %s", c.table.which(), eventList(t))
+	}
+	ev, err := t.ParseEvent(args[0])
+	if err != nil {
+		return usagef("dispatch", "unknown event %q; valid events%s: %s", args[0], c.table.which(), eventList(t))
 	}
 	dir, err := e.storeDir()
 	if err != nil {
 		return err
 	}
 	// Dispatch writes the Machine's shadow_run setting into the record, so
-	// the Machine takes the file's own. A corrupt file stops us here.
-	cur, err := lifecycle.LoadState(filepath.Join(dir, lifecycle.DefaultStateFile))
+	// the Machine takes the file's own. A corrupt file, or one in a state
+	// the table does not know, stops us here, before anything is created.
+	cur, err := c.table.loadState(t, filepath.Join(dir, lifecycle.DefaultStateFile))
 	if err != nil {
 		return err
 	}
-	m, err := lifecycle.New(dir, lifecycle.WithShadowRun(cur.ShadowRun), lifecycle.WithRetention(0))
+	m, err := lifecycle.New(dir, lifecycle.WithTable(t), lifecycle.WithShadowRun(cur.ShadowRun), lifecycle.WithRetention(0))
 	if err != nil {
 		return err
 	}
-	line, err := c.dispatch(e.ctx, m, ev)
+	line, err := c.dispatch(e.ctx, m, t, ev)
 	if cerr := m.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close %s: %w", m.LockPath(), cerr)
 	}
@@ -88,7 +90,7 @@ func (c *dispatchCmd) run(e *env, args []string) error {
 }
 
 // dispatch dispatches ev and describes what it did.
-func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, ev lifecycle.Event) (string, error) {
+func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, t *lifecycle.Table, ev lifecycle.Event) (string, error) {
 	// New may have rolled the state forward from the log: read it again.
 	before, err := m.Snapshot()
 	if err != nil {
@@ -108,16 +110,17 @@ func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, ev lif
 	if err != nil {
 		return "", err
 	}
-	return describe(before.CurrentState, ev, c.guards, to), nil
+	return describe(t, before.CurrentState, ev, c.guards, to), nil
 }
 
 // describe says what a dispatch of ev from the state from did, given the
 // state to that Dispatch returned. Dispatch does not say which state it
 // started from; from was read just before it, and another process may have
-// moved the machine in between. The table tells whether to is what ev does
-// from from; when it is not, from is stale and the line says so.
-func describe(from lifecycle.State, ev lifecycle.Event, g lifecycle.Guards, to lifecycle.State) string {
-	want, changed := lifecycle.ComputeTransition(from, ev, g)
+// moved the machine in between. The table t, the Machine's, tells whether
+// to is what ev does from from; when it is not, from is stale and the line
+// says so.
+func describe(t *lifecycle.Table, from lifecycle.State, ev lifecycle.Event, g lifecycle.Guards, to lifecycle.State) string {
+	want, changed := t.Transition(from, ev, g)
 	switch {
 	case want != to:
 		return fmt.Sprintf("%s (another process moved the machine from %s meanwhile)", to, from)

@@ -9,7 +9,8 @@ import (
 
 const exitCodesHelp = `Exit codes:
   0  success
-  1  error: unreadable or corrupt files, failed writes, ...
+  1  error: unreadable or corrupt files (state file, --table FILE),
+     failed writes, ...; the message names the file
   2  usage: unknown command, flag or event, or a bad argument
   3  the lifecycle lock is held by another process (dispatch without
      --wait, or --wait ran out)

@@ -19,17 +19,29 @@ import (
 const statusDetails = `Reads the state file without taking the lock and without writing anything.
 A missing state file shows the record a new machine starts with. With
 --json, prints the record as the state file holds it (key order included).
+
+The state must be one of the library's table, or with --table FILE one of
+that table's states (what a Machine with that table accepts). A table file
+that cannot be read or is not a valid table is an error (exit 1) naming it.
 `
 
-type statusCmd struct{ json bool }
+type statusCmd struct {
+	json  bool
+	table tableArg
+}
 
 func (c *statusCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.json, "json", false, "print the record as JSON, in the state file's layout")
+	c.table.define(fs)
 }
 
 func (c *statusCmd) run(e *env, args []string) error {
 	if len(args) > 0 {
 		return usagef("status", "unexpected argument %q", args[0])
+	}
+	t, err := c.table.load()
+	if err != nil {
+		return err
 	}
 	dir, err := e.storeDir()
 	if err != nil {
@@ -38,7 +50,7 @@ func (c *statusCmd) run(e *env, args []string) error {
 	path := filepath.Join(dir, lifecycle.DefaultStateFile)
 	_, serr := os.Stat(path)
 	missing := errors.Is(serr, fs.ErrNotExist)
-	rec, err := lifecycle.LoadState(path)
+	rec, err := c.table.loadState(t, path)
 	if err != nil {
 		return err
 	}

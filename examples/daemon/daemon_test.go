@@ -328,54 +328,122 @@ func TestDaemonWakeSignalWhileRunning(t *testing.T) {
 	loadState(t, dir)
 }
 
+// holdLock takes dir's lifecycle lock and holds it, inside Machine.Update
+// as a process in the middle of a write would, until release is called.
+func holdLock(t *testing.T, dir string) (release func()) {
+	t.Helper()
+	m, err := lifecycle.New(dir)
+	require.NoError(t, err)
+	free := make(chan struct{})
+	held := make(chan error, 1)
+	locked := make(chan struct{})
+	go func() {
+		_, err := m.Update(func(*lifecycle.Record) error {
+			close(locked)
+			<-free
+			return nil
+		})
+		held <- errors.Join(err, m.Close())
+	}()
+	select {
+	case <-locked:
+	case err := <-held:
+		t.Fatalf("holding the lock: %v", err)
+	}
+	released := false
+	release = func() {
+		if !released {
+			released = true
+			close(free)
+			require.NoError(t, <-held)
+		}
+	}
+	t.Cleanup(release)
+	return release
+}
+
+// asleep leaves dir's machine in SLEEP, so that a daemon started there
+// begins with its sleep cycle and its first locked call is the cycle's
+// first progress record.
+func asleep(t *testing.T, dir string) {
+	t.Helper()
+	m, err := lifecycle.New(dir)
+	require.NoError(t, err)
+	_, err = m.Dispatch(lifecycle.Idle5Min, lifecycle.Guards{})
+	require.NoError(t, err)
+	st, err := m.Dispatch(lifecycle.Idle30Min, lifecycle.Guards{SleepEligible: true})
+	require.NoError(t, err)
+	require.Equal(t, lifecycle.Sleep, st)
+	require.NoError(t, m.Close())
+}
+
+// inSleep is a sleep cycle whose progress records meet the lock at once.
+var inSleep = []string{"--tick=1ms", "--drowsy-after=1h", "--sleep-after=2h", "--sleep-steps=3", "--sleep-step=1ms"}
+
 func TestDaemonStopsCleanly(t *testing.T) {
 	tests := []struct {
 		name   string
 		args   []string
+		asleep bool   // the daemon starts in SLEEP
 		at     string // the line after which the signal is sent
 		sig    syscall.Signal
 		holdLk bool // the test holds the lifecycle lock meanwhile
 		want   lifecycle.State
 	}{
-		{"SIGTERM in WAKE", awake, "boot WAKE", syscall.SIGTERM, false, lifecycle.Wake},
-		{"SIGINT in WAKE", awake, "boot WAKE", syscall.SIGINT, false, lifecycle.Wake},
-		{"SIGTERM mid sleep cycle", endless, "sleep cycle started: ...", syscall.SIGTERM, false, lifecycle.Sleep},
-		{"SIGINT mid sleep cycle", endless, "sleep cycle started: ...", syscall.SIGINT, false, lifecycle.Sleep},
-		{"SIGTERM while the lock is busy", append(slices.Clone(awake), "--lock-wait=5ms"), "busy: ...", syscall.SIGTERM, true, lifecycle.Wake},
+		{"SIGTERM in WAKE", awake, false, "boot WAKE", syscall.SIGTERM, false, lifecycle.Wake},
+		{"SIGINT in WAKE", awake, false, "boot WAKE", syscall.SIGINT, false, lifecycle.Wake},
+		{"SIGTERM mid sleep cycle", endless, false, "sleep cycle started: ...", syscall.SIGTERM, false, lifecycle.Sleep},
+		{"SIGINT mid sleep cycle", endless, false, "sleep cycle started: ...", syscall.SIGINT, false, lifecycle.Sleep},
+		{"SIGTERM while the lock is busy", append(slices.Clone(awake), "--lock-wait=5ms"), false, "busy: ...", syscall.SIGTERM, true, lifecycle.Wake},
+		// The cycle's first progress record waits for the held lock far
+		// longer than the test runs: only the signal can end that wait.
+		{"SIGTERM while a progress record waits for the lock", append(slices.Clone(inSleep), "--lock-wait=1h"), true,
+			"sleep cycle started: attempt 1, step 0 of 3", syscall.SIGTERM, true, lifecycle.Sleep},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testContext(t)
 			dir := t.TempDir()
-			release := make(chan struct{})
-			held := make(chan error, 1)
+			if tt.asleep {
+				asleep(t, dir)
+			}
+			release := func() {}
 			if tt.holdLk {
-				m, err := lifecycle.New(dir)
-				require.NoError(t, err)
-				locked := make(chan struct{})
-				go func() {
-					_, err := m.Update(func(*lifecycle.Record) error {
-						close(locked)
-						<-release
-						return nil
-					})
-					held <- errors.Join(err, m.Close())
-				}()
-				<-locked
+				release = holdLock(t, dir)
 			}
 			p := startDaemon(t, ctx, dir, tt.args...)
 			p.waitFor(t, tt.at)
 			p.signal(t, tt.sig)
 			p.waitFor(t, "stopped: ...")
 			require.Equal(t, 0, p.exit(t))
-			if tt.holdLk {
-				close(release)
-				require.NoError(t, <-held)
-			}
+			release()
 			rec := loadState(t, dir)
 			require.Equal(t, tt.want, rec.CurrentState)
 		})
 	}
+}
+
+// A progress record that cannot get the lock within --lock-wait is skipped,
+// said so, and the cycle goes on; once the lock is free it completes.
+func TestDaemonSleepCycleSkipsProgressWhileLocked(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	asleep(t, dir)
+	release := holdLock(t, dir)
+	p := startDaemon(t, ctx, dir, append(slices.Clone(inSleep), "--lock-wait=5ms")...)
+	p.waitFor(t, "boot SLEEP")
+	p.waitFor(t, "sleep cycle started: attempt 1, step 0 of 3")
+	p.waitFor(t, "busy: sleep cycle progress not recorded, the lock is held elsewhere")
+	release()
+	p.waitFor(t, "SLEEP -> HIBERNATION (sleep_cycle_done)")
+	p.waitFor(t, "exit: HIBERNATION")
+	require.Equal(t, 0, p.exit(t))
+	require.NotContains(t, p.stderr.String(), "level=ERROR", "a busy lock is not an error")
+
+	rec := loadState(t, dir)
+	require.Equal(t, lifecycle.Hibernation, rec.CurrentState)
+	require.Equal(t, []string{"WAKE->DROWSY idle_5min", "DROWSY->SLEEP idle_30min", "SLEEP->HIBERNATION sleep_cycle_done"},
+		transitions(t, dir))
 }
 
 func TestDaemonRefusesCorruptState(t *testing.T) {

@@ -55,14 +55,16 @@
 // until_ts counts as not passed). This example serves no clients, so it never
 // reports one active; activity comes from other processes.
 //
-// Every dispatch waits for the lock for at most --lock-wait; a busy lock
-// skips this tick's event (the next tick computes a fresh one), except for
-// the boot wake-up and the end of a sleep cycle, which are retried until they
-// land or the daemon is stopped.
+// Every dispatch and every progress record waits for the lock for at most
+// --lock-wait (DispatchContext, UpdateContext); a busy lock skips this tick's
+// event (the next tick computes a fresh one) or this progress record (the
+// next carries the same information), except for the boot wake-up and the
+// end of a sleep cycle, which are retried until they land or the daemon is
+// stopped.
 //
 // The sleep cycle is --sleep-steps steps of simulated work, --sleep-step
 // each. After each step it records its progress in sleep_cycle_progress
-// through Machine.Update:
+// through Machine.UpdateContext:
 //
 //	{"last_completed_index":2,"attempt":1,"started_at":"...","steps":5}
 //
@@ -128,7 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.sleep, "sleep-after", lifecycle.DefaultSleepAfter, "idle time before idle_30min (DROWSY -> SLEEP)")
 	fs.IntVar(&c.sleepSteps, "sleep-steps", 5, "steps in a sleep cycle")
 	fs.DurationVar(&c.sleepStep, "sleep-step", 10*time.Millisecond, "simulated work per sleep step")
-	fs.DurationVar(&c.lockWait, "lock-wait", 5*time.Second, "how long a dispatch waits for a busy lock")
+	fs.DurationVar(&c.lockWait, "lock-wait", 5*time.Second, "how long a dispatch or a progress record waits for a busy lock")
 	fs.BoolVar(&c.shadowRun, "shadow-run", false, "stay up in HIBERNATION (the log records a shadow_run_warning)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -497,36 +499,29 @@ func (d *daemon) sleepStep(ctx context.Context) error {
 	}
 }
 
-// recordProgress writes p to sleep_cycle_progress. Update does not wait for
-// a busy lock, so this retries for up to --lock-wait; if the lock stays busy
-// the write is skipped: the next one carries the same information, as
-// last_completed_index only grows.
+// recordProgress writes p to sleep_cycle_progress, waiting for a busy lock
+// for at most --lock-wait. If the lock stays busy the write is skipped: the
+// next one carries the same information, as last_completed_index only
+// grows. A stop signal ends the wait.
 func (d *daemon) recordProgress(ctx context.Context, p progress) error {
 	raw, err := json.Marshal(p)
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(d.cfg.lockWait)
-	wait := time.Millisecond
-	for {
-		_, err := d.m.Update(func(r *lifecycle.Record) error {
-			r.SleepCycleProgress = raw
-			return nil
-		})
-		if !errors.Is(err, lifecycle.ErrLocked) {
-			return err
-		}
-		if time.Now().After(deadline) {
-			d.say("busy: sleep cycle progress not recorded, the lock is held elsewhere")
-			return nil
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		wait = min(2*wait, 50*time.Millisecond)
+	uctx, cancel := context.WithTimeout(ctx, d.cfg.lockWait)
+	_, err = d.m.UpdateContext(uctx, func(r *lifecycle.Record) error {
+		r.SleepCycleProgress = raw
+		return nil
+	})
+	cancel()
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, lifecycle.ErrLocked):
+		d.say("busy: sleep cycle progress not recorded, the lock is held elsewhere")
+		return nil
 	}
+	return err
 }
