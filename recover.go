@@ -1,11 +1,13 @@
 package lifecycle
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -65,8 +67,9 @@ func (m *Machine) recover(rec Record) (Record, error) {
 
 // transitionsAfter returns, in log order, the state_transition lines that
 // follow the last one with a seq of at most seq (or without a seq: those the
-// Python tools write). It reads days from the newest back, and stops at the
-// first day that holds such a line, so it reads little more than one day.
+// Python tools write). It reads days from the newest back, and each day's
+// plain file from its end back, and stops at the first such line: a
+// recovery reads what follows the state file, not the whole log.
 func transitionsAfter(dir string, seq int64) ([]loggedTransition, error) {
 	days, err := logDays(dir)
 	if err != nil {
@@ -74,19 +77,7 @@ func transitionsAfter(dir string, seq int64) ([]loggedTransition, error) {
 	}
 	var after []loggedTransition
 	for i := len(days) - 1; i >= 0; i-- {
-		var day []loggedTransition
-		floor := false
-		q := LogQuery{Since: days[i], Until: days[i].Add(24 * time.Hour), Kind: "state_transition"}
-		_, err := ReadLog(dir, q, func(e LogEntry) error {
-			var t loggedTransition
-			if json.Unmarshal(e.Raw, &t) != nil || t.Seq == nil || *t.Seq <= seq {
-				day, floor = day[:0], true
-				return nil
-			}
-			t.Time = e.Time
-			day = append(day, t)
-			return nil
-		})
+		day, floor, err := dayTransitionsAfter(dir, days[i], seq)
 		if err != nil {
 			return nil, err
 		}
@@ -96,6 +87,94 @@ func transitionsAfter(dir string, seq int64) ([]loggedTransition, error) {
 		}
 	}
 	return after, nil
+}
+
+// dayTransitionsAfter returns the day's state_transition lines after its
+// last one with a seq of at most seq; floor reports whether the day has
+// such a line.
+func dayTransitionsAfter(dir string, day time.Time, seq int64) (after []loggedTransition, floor bool, err error) {
+	// keep sorts one line: false once it is the floor.
+	keep := func(e LogEntry) bool {
+		var t loggedTransition
+		if json.Unmarshal(e.Raw, &t) != nil || t.Seq == nil || *t.Seq <= seq {
+			return false
+		}
+		t.Time = e.Time
+		after = append(after, t)
+		return true
+	}
+	path := filepath.Join(dir, LogFileName(day))
+	f, err := os.OpenFile(path, logReadFlags, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Only the .gz is left, which cannot be read backwards: read it all.
+		q := LogQuery{Since: day, Until: day.Add(24 * time.Hour), Kind: "state_transition"}
+		_, err := ReadLog(dir, q, func(e LogEntry) error {
+			if !keep(e) {
+				after, floor = after[:0], true
+			}
+			return nil
+		})
+		return after, floor, err
+	}
+	if err != nil {
+		return nil, false, logPathErr("open log", path, err)
+	}
+	defer closeFile(f, path, &err)
+	err = scanBackward(f, func(line []byte) bool {
+		t, ev, perr := parseLogLine(line)
+		if perr != nil || ev != "state_transition" {
+			return true
+		}
+		floor = !keep(LogEntry{Time: t, Event: ev, Raw: line})
+		return !floor
+	})
+	if err != nil {
+		return nil, false, logPathErr("read log", path, err)
+	}
+	slices.Reverse(after)
+	return after, floor, nil
+}
+
+// scanBackward calls fn with each line of f, the last first, without its
+// newline, until fn returns false. Lines longer than maxLogLine are skipped,
+// so memory stays bounded whatever the file holds.
+func scanBackward(f *os.File, fn func(line []byte) bool) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	const chunk = 64 << 10
+	var carry []byte // the start of the file's part not yet split into lines: a line's tail
+	long := false    // carry's line is too long and is being skipped
+	for pos := fi.Size(); pos > 0; {
+		n := min(int64(chunk), pos)
+		pos -= n
+		data := make([]byte, n, n+int64(len(carry)))
+		if _, err := f.ReadAt(data, pos); err != nil {
+			return err
+		}
+		data = append(data, carry...)
+		end := len(data)
+		for {
+			i := bytes.LastIndexByte(data[:end], '\n')
+			if i < 0 {
+				break
+			}
+			line := data[i+1 : end]
+			if !long && len(line) > 0 && len(line) <= maxLogLine && !fn(line) {
+				return nil
+			}
+			end, long = i, false
+		}
+		carry = data[:end]
+		if len(carry) > maxLogLine {
+			carry, long = nil, true
+		}
+	}
+	if !long && len(carry) > 0 && len(carry) <= maxLogLine {
+		fn(carry)
+	}
+	return nil
 }
 
 // logDays lists the UTC days that have a log file, oldest first.
