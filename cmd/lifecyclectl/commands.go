@@ -26,9 +26,10 @@ type command struct {
 // commands in the order help lists them.
 var commands = []command{
 	{
-		name: "status", synopsis: "[--json] [--table FILE]",
+		name: "status", synopsis: "[--json] [--table FILE] [--watch [--limit N]]",
 		summary: "show the state: how long in it, last activity, sequences, flags",
 		details: statusDetails,
+		hidden:  []string{"ready"},
 		new:     func() subcommand { return &statusCmd{} },
 	},
 	{

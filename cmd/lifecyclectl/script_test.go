@@ -1,13 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"compress/gzip"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,6 +61,7 @@ func TestScripts(t *testing.T) {
 			"releaselock": cmdReleaseLock,
 			"appendlog":   cmdAppendLog,
 			"waitfile":    cmdWaitFile,
+			"waitline":    cmdWaitLine,
 			"gzip":        cmdGzip,
 		},
 	})
@@ -171,6 +176,32 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		}
 	}
 	ts.Fatalf("waitfile: %s did not appear", args[0])
+}
+
+// waitline FILE REGEXP waits until a complete line of FILE matches REGEXP:
+// a background command, its output sent to FILE, has got that far. It gives
+// up after a minute, which only a broken command takes.
+func cmdWaitLine(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitline FILE REGEXP")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	path := ts.MkAbs(args[0])
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		data, err := os.ReadFile(path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			ts.Fatalf("waitline: %v", err)
+		}
+		complete := data[:bytes.LastIndexByte(data, '\n')+1]
+		for _, line := range strings.Split(string(complete), "\n") {
+			if re.MatchString(line) {
+				return
+			}
+		}
+	}
+	data, _ := os.ReadFile(path)
+	ts.Fatalf("waitline: no line of %s matches %q; it holds:\n%s", args[0], args[1], data)
 }
 
 // gzip FILE replaces FILE by FILE.gz, as a log rotation does.

@@ -20,6 +20,30 @@ const statusDetails = `Reads the state file without taking the lock and without 
 A missing state file shows the record a new machine starts with. With
 --json, prints the record as the state file holds it (key order included).
 
+--watch follows the state file until interrupted (Ctrl-C or SIGTERM, exit
+0), one line per change, each led by a UTC time:
+
+  TIME  WAKE since T (AGO); last activity T (AGO); seq N; wrapper event M
+  TIME  WAKE -> DROWSY (idle_5min) seq 4
+  TIME  DROWSY  last activity T; wrapper event 13
+
+The first line is the whole record: state, since when, last activity,
+sequences, then sleep cycle, quarantine, shadow run, crisis mode and the
+essential variable counters when set. Every transition is then a line, read
+from the event log, none lost however fast they come; its TIME is when it
+happened. A change of the record that no transition explains (activity,
+sleep cycle progress, quarantine, crisis mode, ...) is a line of what
+changed (of the progress, the keys that changed), timed when it was seen;
+bookkeeping updates that follow each other quickly may show as one.
+
+Errors (a corrupt state file, say) are printed on standard error and the
+watch goes on; once the file reads again, the whole record is printed
+again. The directory must exist (exit 1 otherwise). With --json each event
+is one JSON line: {"kind":"record","record":{...}} (the state file's keys),
+{"kind":"transition","transition":{"ts":...,"from":...,"to":...,
+"trigger":...,"seq":N}} (the log line's) or {"kind":"error","error":"..."}
+(also printed on standard error). --limit N stops after N lines.
+
 The state must be one of the library's table, or with --table FILE one of
 that table's states (what a Machine with that table accepts). A table file
 that cannot be read or is not a valid table is an error (exit 1) naming it.
@@ -28,16 +52,31 @@ that cannot be read or is not a valid table is an error (exit 1) naming it.
 type statusCmd struct {
 	json  bool
 	table tableArg
+	watch bool
+	limit int
+	ready string
 }
 
 func (c *statusCmd) flags(fs *flag.FlagSet) {
-	fs.BoolVar(&c.json, "json", false, "print the record as JSON, in the state file's layout")
+	fs.BoolVar(&c.json, "json", false, "print the record as JSON, in the state file's layout (with --watch: each event as a JSON line)")
 	c.table.define(fs)
+	fs.BoolVar(&c.watch, "watch", false, "go on printing each change as it happens, until interrupted")
+	fs.IntVar(&c.limit, "limit", 0, "with --watch, stop after `N` lines (0: no limit)")
+	// A test hook: the file is created once --watch has printed the current
+	// record (or why it could not) and only changes remain to be seen.
+	fs.StringVar(&c.ready, "ready", "", "")
 }
 
 func (c *statusCmd) run(e *env, args []string) error {
-	if len(args) > 0 {
+	switch {
+	case len(args) > 0:
 		return usagef("status", "unexpected argument %q", args[0])
+	case c.limit < 0:
+		return usagef("status", "--limit %d: want 0 or more", c.limit)
+	case c.limit > 0 && !c.watch:
+		return usagef("status", "--limit goes with --watch")
+	case c.ready != "" && !c.watch:
+		return usagef("status", "--ready goes with --watch")
 	}
 	t, err := c.table.load()
 	if err != nil {
@@ -46,6 +85,9 @@ func (c *statusCmd) run(e *env, args []string) error {
 	dir, err := e.storeDir()
 	if err != nil {
 		return err
+	}
+	if c.watch {
+		return c.runWatch(e, t, dir)
 	}
 	path := filepath.Join(dir, lifecycle.DefaultStateFile)
 	_, serr := os.Stat(path)

@@ -54,10 +54,16 @@ func (a *tableArg) which() string {
 // not know is most likely another table's, and the error says what to do.
 func (a *tableArg) loadState(t *lifecycle.Table, path string) (lifecycle.Record, error) {
 	rec, err := t.LoadState(path)
+	return rec, a.hint(err)
+}
+
+// hint adds to an error about a state the default table does not know what
+// to do about it.
+func (a *tableArg) hint(err error) error {
 	if err != nil && a.path == "" && errors.Is(err, lifecycle.ErrUnknownState) {
-		err = fmt.Errorf("%w (a state of another transition table? give it with --table FILE)", err)
+		return fmt.Errorf("%w (a state of another transition table? give it with --table FILE)", err)
 	}
-	return rec, err
+	return err
 }
 
 // eventNames are t's events, as strings.

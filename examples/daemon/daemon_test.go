@@ -176,7 +176,7 @@ func loadState(t *testing.T, dir string) lifecycle.Record {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	for _, e := range entries {
-		require.Contains(t, []string{lifecycle.DefaultStateFile, lifecycle.DefaultLockFile, lifecycle.DefaultLogDir}, e.Name(),
+		require.Contains(t, []string{lifecycle.DefaultStateFile, lifecycle.DefaultLockFile, lifecycle.DefaultLogDir, lifecycle.DaemonLockFile}, e.Name(),
 			"left in the directory")
 	}
 	return rec

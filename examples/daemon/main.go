@@ -21,11 +21,28 @@
 //	exit: HIBERNATION                          then it exits 0
 //	stopped: terminated signal received        SIGTERM or SIGINT; exits 0
 //
-// Errors and the library's own log go to stderr. Exit codes: 0 after
-// HIBERNATION or a signal, 1 on an error (a corrupt state file is left for an
-// operator, never overwritten), 2 on a bad command line.
+// Errors and the library's own log go to stderr. Exit codes:
+//
+//	0  after HIBERNATION, or a stop signal (SIGTERM, SIGINT)
+//	1  an error (a corrupt state file is left for an operator, never overwritten)
+//	2  a bad command line
+//	3  another daemon runs on this directory; the message names its pid
 //
 // # The rules it follows
+//
+// One daemon per directory. Before anything else the daemon takes the
+// directory's daemon lock (lifecycle.AcquireDaemon, .daemon.lock) and holds
+// it until it exits. A second daemon started on the same directory exits 3
+// at once, having touched nothing (no wake signal consumed, nothing
+// written), with a message on stderr that names the running daemon's pid:
+//
+//	level=ERROR msg="daemon: another daemon runs on this directory; not starting"
+//	err="acquire daemon lock /tmp/lc/.daemon.lock: a daemon already runs on this directory (pid 4242)"
+//
+// The kernel releases the lock when the daemon's process ends, however it
+// ends (kill -9 included), so the next daemon starts at once: there is no
+// stale lock to remove. A supervisor that restarts the daemon can treat
+// exit 3 as "already running" rather than as a failure.
 //
 // A start is demand. At boot the daemon consumes a pending wake signal and,
 // if it took one or if the state on disk is HIBERNATION, dispatches
@@ -101,6 +118,14 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// Exit codes, listed in the package doc.
+const (
+	exitOK      = 0 // HIBERNATION, or a stop signal
+	exitError   = 1 // an error, reported on stderr
+	exitUsage   = 2 // a bad command line
+	exitRunning = 3 // another daemon runs on this directory; nothing was touched
+)
+
 // config is the command line.
 type config struct {
 	dir        string
@@ -166,18 +191,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg, err := parseFlags(args, stderr)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		return 0
+		return exitOK
 	case err != nil:
-		return 2
+		return exitUsage
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	// One daemon per directory: before anything else, so that a daemon
+	// that is refused has consumed no wake signal and written nothing.
+	lock, err := lifecycle.AcquireDaemon(cfg.dir)
+	switch {
+	case errors.Is(err, lifecycle.ErrDaemonRunning):
+		logger.Error("daemon: another daemon runs on this directory; not starting", "err", err)
+		return exitRunning
+	case err != nil:
+		logger.Error("daemon: cannot take the daemon lock", "err", err)
+		return exitError
+	}
+	code := runLocked(cfg, stdout, logger)
+	if err := lock.Release(); err != nil {
+		logger.Error("daemon: releasing the daemon lock", "err", err)
+		code = exitError
+	}
+	return code
+}
+
+// runLocked is the daemon's life once it holds the daemon lock.
+func runLocked(cfg config, stdout io.Writer, logger *slog.Logger) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
 	m, err := lifecycle.New(cfg.dir, lifecycle.WithShadowRun(cfg.shadowRun), lifecycle.WithLogger(logger))
 	if err != nil {
 		logger.Error("daemon: cannot open the lifecycle directory", "err", err)
-		return 1
+		return exitError
 	}
 	d := &daemon{
 		cfg:    cfg,
@@ -189,7 +235,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	code := d.exitCode(ctx, d.run(ctx))
 	if err := m.Close(); err != nil {
 		logger.Error("daemon: closing the machine", "err", err)
-		code = 1
+		code = exitError
 	}
 	return code
 }
@@ -198,15 +244,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 func (d *daemon) exitCode(ctx context.Context, err error) int {
 	switch {
 	case errors.Is(err, errHibernate):
-		return 0
+		return exitOK
 	case ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())):
 		d.say("stopped: %v", context.Cause(ctx))
-		return 0
+		return exitOK
 	case err != nil:
 		d.log.Error("daemon: stopping on error", "err", err)
-		return 1
+		return exitError
 	}
-	return 0
+	return exitOK
 }
 
 var (
