@@ -185,15 +185,58 @@ func same(a, b string) bool {
 // target is the current state: none of those is a transition. It is pure and
 // does not allocate.
 func ComputeTransition(from State, ev Event, g Guards) (to State, changed bool) {
+	// The fast path: callers mostly pass the package's own constants,
+	// which byLen recognises by length and data pointer, with no byte
+	// comparison. Equal pointers and lengths mean equal bytes, so any other
+	// string takes the slow path and gets the same answer.
+	if f, e := uint(len(from)), uint(len(ev)); f < 32 && e < 32 {
+		p := &byLen[f][e]
+		if unsafe.StringData(string(from)) == p.from && unsafe.StringData(string(ev)) == p.ev {
+			return p.result(from, g)
+		}
+	}
+	return computeTransition(from, ev, g)
+}
+
+// computeTransition is ComputeTransition for names that are not the
+// package's constants (parsed from text, say): their bytes are compared.
+func computeTransition(from State, ev Event, g Guards) (State, bool) {
 	s, e := stateIndex(from), eventIndex(ev)
 	if s < 0 || e < 0 {
 		return from, false
 	}
-	c := index[s][e]
+	return index[s][e].result(from, g)
+}
+
+// result is the cell's answer for a state in from and guards g.
+func (c cell) result(from State, g Guards) (State, bool) {
 	if c.to < 0 || c.need == needSleepEligible && !g.SleepEligible || c.need == needStillIdle && !g.StillIdle {
 		return from, false
 	}
 	return states[c.to], true
+}
+
+// byLen[len(s)][len(e)] holds the data pointers of the only state and event
+// of those lengths, and index's cell for the pair.
+var byLen = buildByLen()
+
+type lenCell struct {
+	from, ev *byte
+	cell
+}
+
+func buildByLen() (ix [32][32]lenCell) {
+	for i := range ix {
+		for j := range ix[i] {
+			ix[i][j].to = -1 // and nil pointers, which only "" has
+		}
+	}
+	for i, st := range states {
+		for j, ev := range events {
+			ix[len(st)][len(ev)] = lenCell{from: unsafe.StringData(string(st)), ev: unsafe.StringData(string(ev)), cell: index[i][j]}
+		}
+	}
+	return ix
 }
 
 // ParseState returns the State spelled s, or an error wrapping ErrUnknownState.

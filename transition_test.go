@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/iai-mcp/lifecycle"
@@ -71,6 +72,12 @@ func TestComputeTransitionExhaustive(t *testing.T) {
 				to, changed := lifecycle.ComputeTransition(s, ev, g)
 				require.Equal(t, wantChanged, changed, "%s + %s %+v", s, ev, g)
 				require.Equal(t, wantTo, to, "%s + %s %+v", s, ev, g)
+				// The same names in other memory, as parsed from text,
+				// take the path that compares bytes.
+				to, changed = lifecycle.ComputeTransition(lifecycle.State(strings.Clone(string(s))),
+					lifecycle.Event(strings.Clone(string(ev))), g)
+				require.Equal(t, wantChanged, changed, "copies of %s + %s %+v", s, ev, g)
+				require.Equal(t, wantTo, to, "copies of %s + %s %+v", s, ev, g)
 				if changed {
 					transitions++
 				}
