@@ -468,3 +468,52 @@ func BenchmarkDispatchTick(b *testing.B) {
 		}
 	}
 }
+
+// TestDispatchFuncGuardsSeeTheLockedRecord: a heartbeat from another
+// Machine lands between a Snapshot and the sleep_cycle_done it informs.
+// Guards computed from the Snapshot would hibernate a daemon whose client is
+// back; guards computed by DispatchFunc under the lock see the heartbeat.
+func TestDispatchFuncGuardsSeeTheLockedRecord(t *testing.T) {
+	tests := []struct {
+		name      string
+		heartbeat bool
+		want      lifecycle.State
+	}{
+		{"no activity since the snapshot", false, lifecycle.Hibernation},
+		{"a heartbeat since the snapshot", true, lifecycle.Sleep},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			daemon := newMachine(t, dir)
+			for _, s := range []struct {
+				ev lifecycle.Event
+				g  lifecycle.Guards
+			}{{lifecycle.Idle5Min, lifecycle.Guards{}}, {lifecycle.Idle30Min, lifecycle.Guards{SleepEligible: true}}} {
+				_, err := daemon.Dispatch(s.ev, s.g)
+				require.NoError(t, err)
+			}
+			snap, err := daemon.Snapshot()
+			require.NoError(t, err)
+			if tt.heartbeat {
+				other := newMachine(t, dir)
+				got, err := other.Dispatch(lifecycle.HeartbeatRefresh, lifecycle.Guards{})
+				require.NoError(t, err)
+				require.Equal(t, lifecycle.Sleep, got) // activity, no transition in SLEEP
+			}
+			var seen lifecycle.Record
+			got, err := daemon.DispatchFunc(context.Background(), lifecycle.SleepCycleDone, func(r lifecycle.Record) lifecycle.Guards {
+				seen = r
+				return lifecycle.Guards{StillIdle: r.WrapperEventSeq == snap.WrapperEventSeq}
+			})
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+			after, err := daemon.Snapshot()
+			require.NoError(t, err)
+			require.Equal(t, tt.want, after.CurrentState)
+			if tt.heartbeat {
+				require.Equal(t, snap.WrapperEventSeq+1, seen.WrapperEventSeq)
+			}
+		})
+	}
+}

@@ -109,23 +109,33 @@ func (m *Machine) Close() error {
 // returns without error, the transition (if any) is in the log and the state
 // file, both synced to disk.
 func (m *Machine) Dispatch(ev Event, g Guards) (State, error) {
-	return m.dispatch(context.Background(), false, ev, g)
+	return m.dispatch(context.Background(), false, ev, func(Record) Guards { return g })
 }
 
 // DispatchContext is Dispatch, but waits for the lock until ctx ends; then
 // it fails with an error wrapping ErrLocked and ctx's cause.
 func (m *Machine) DispatchContext(ctx context.Context, ev Event, g Guards) (State, error) {
-	return m.dispatch(ctx, true, ev, g)
+	return m.dispatch(ctx, true, ev, func(Record) Guards { return g })
 }
 
-func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, g Guards) (State, error) {
+// DispatchFunc is DispatchContext with the guards computed by guards from
+// the record the dispatch reads under the lock, so that nothing another
+// process does can change what they depend on before the transition: for
+// example still_idle from wrapper_event_seq, which a heartbeat from another
+// process may move between a Snapshot and a dispatch. guards runs with the
+// Machine's locks held, and must not call the Machine.
+func (m *Machine) DispatchFunc(ctx context.Context, ev Event, guards func(Record) Guards) (State, error) {
+	return m.dispatch(ctx, true, ev, guards)
+}
+
+func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, guards func(Record) Guards) (State, error) {
 	if _, err := m.cfg.table.ParseEvent(string(ev)); err != nil {
 		return "", err
 	}
 	var out State
 	err := m.locked(ctx, wait, func(rec Record) error {
 		now := truncate(m.cfg.clock())
-		to, changed := m.cfg.table.Transition(rec.CurrentState, ev, g)
+		to, changed := m.cfg.table.Transition(rec.CurrentState, ev, guards(rec))
 		next := apply(rec, ev, to, changed, now, m.cfg.shadowRun)
 		out = next.CurrentState
 		if !changed {

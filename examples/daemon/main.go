@@ -413,8 +413,14 @@ func (d *daemon) moved(to lifecycle.State, why string) error {
 // dispatch sends ev, waiting at most --lock-wait for the lock. A busy lock is
 // errBusy; a stop signal while waiting is the context's error.
 func (d *daemon) dispatch(ctx context.Context, ev lifecycle.Event, g lifecycle.Guards) error {
+	return d.dispatchFunc(ctx, ev, func(lifecycle.Record) lifecycle.Guards { return g })
+}
+
+// dispatchFunc is dispatch with guards computed under the lock, from the
+// record the dispatch changes.
+func (d *daemon) dispatchFunc(ctx context.Context, ev lifecycle.Event, guards func(lifecycle.Record) lifecycle.Guards) error {
 	dctx, cancel := context.WithTimeout(ctx, d.cfg.lockWait)
-	to, err := d.m.DispatchContext(dctx, ev, g)
+	to, err := d.m.DispatchFunc(dctx, ev, guards)
 	cancel()
 	switch {
 	case err == nil:
@@ -511,8 +517,8 @@ func (d *daemon) sleepCycle(ctx context.Context, rec lifecycle.Record) error {
 	if err := d.recordProgress(ctx, p); err != nil {
 		return err
 	}
-	// The guard is computed from a fresh read before each attempt to
-	// dispatch, so a busy lock cannot make it stale by much.
+	// still_idle is decided under the lock, from the record the dispatch
+	// changes: a heartbeat from another process just before it counts.
 	for {
 		rec, err := d.m.Snapshot()
 		if err != nil {
@@ -525,9 +531,12 @@ func (d *daemon) sleepCycle(ctx context.Context, rec lifecycle.Record) error {
 			d.say("sleep cycle interrupted: %d of %d steps done", n, n)
 			return nil
 		}
-		still := rec.WrapperEventSeq == baseSeq
-		d.say("sleep cycle done: still_idle=%t", still)
-		if err := d.dispatch(ctx, lifecycle.SleepCycleDone, lifecycle.Guards{StillIdle: still}); !errors.Is(err, errBusy) {
+		stillIdle := func(r lifecycle.Record) lifecycle.Guards {
+			still := r.WrapperEventSeq == baseSeq
+			d.say("sleep cycle done: still_idle=%t", still)
+			return lifecycle.Guards{StillIdle: still}
+		}
+		if err := d.dispatchFunc(ctx, lifecycle.SleepCycleDone, stillIdle); !errors.Is(err, errBusy) {
 			return err
 		}
 	}
