@@ -80,6 +80,33 @@ func LogFileName(t time.Time) string {
 	return logPrefix + t.UTC().Format(time.DateOnly) + logSuffix
 }
 
+// LogFile is a file of an event log directory.
+type LogFile struct {
+	Path string    // dir joined with the file's name
+	Day  time.Time // the UTC day it holds
+	Gzip bool      // rotated: a .jsonl.gz
+}
+
+// LogFiles lists the log files of dir, oldest day first, a day's plain file
+// before its .gz, for readers that follow the log themselves. A missing dir
+// has none.
+func LogFiles(dir string) ([]LogFile, error) {
+	files, err := listLogs(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, logPathErr("read log dir", dir, err)
+	}
+	out := make([]LogFile, 0, len(files))
+	for _, f := range files {
+		if f.kind != tmpLog {
+			out = append(out, LogFile{Path: filepath.Join(dir, f.name), Day: f.day, Gzip: f.kind == gzLog})
+		}
+	}
+	return out, nil
+}
+
 // ReadLog streams the entries of the log directory dir, oldest day first, in
 // file order within a day, plain and gzip-compressed files alike, calling fn
 // for each one that matches q. It never holds a whole file in memory.

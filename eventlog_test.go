@@ -852,3 +852,30 @@ func FuzzReadLog(f *testing.F) {
 		require.Equal(t, lines, r.stats.Entries+r.stats.Malformed)
 	})
 }
+
+func TestLogFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{
+		"lifecycle-events-2026-11-25.jsonl", "lifecycle-events-2026-11-24.jsonl.gz",
+		"lifecycle-events-2026-11-25.jsonl.gz", "lifecycle-events-2026-11-23.jsonl.gz.tmp",
+		"notes.txt", "lifecycle-events-2026-13-01.jsonl",
+	} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), nil, 0o600))
+	}
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "lifecycle-events-2026-11-26.jsonl"), 0o700))
+	files, err := LogFiles(dir)
+	require.NoError(t, err)
+	day := func(d int) time.Time { return time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC) }
+	require.Equal(t, []LogFile{
+		{Path: filepath.Join(dir, "lifecycle-events-2026-11-24.jsonl.gz"), Day: day(24), Gzip: true},
+		{Path: filepath.Join(dir, "lifecycle-events-2026-11-25.jsonl"), Day: day(25)},
+		{Path: filepath.Join(dir, "lifecycle-events-2026-11-25.jsonl.gz"), Day: day(25), Gzip: true},
+	}, files)
+
+	files, err = LogFiles(filepath.Join(dir, "missing"))
+	require.NoError(t, err)
+	require.Empty(t, files)
+	_, err = LogFiles(filepath.Join(dir, "notes.txt"))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "notes.txt")
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/iai-mcp/lifecycle"
@@ -34,16 +33,16 @@ type follower struct {
 }
 
 func (f *follower) run(ctx context.Context) (err error) {
-	files, err := listDayFiles(f.dir)
+	files, err := lifecycle.LogFiles(f.dir)
 	if err != nil {
 		return err
 	}
 	hist := f.q
 	var after time.Time // the day of the newest file read so far
 	if newest, ok := newestPlain(files); ok {
-		hist.Until, after = newest.day, newest.day.Add(-time.Nanosecond)
+		hist.Until, after = newest.Day, newest.Day.Add(-time.Nanosecond)
 	} else if len(files) > 0 {
-		after = files[len(files)-1].day
+		after = files[len(files)-1].Day
 	}
 	if _, err := lifecycle.ReadLog(f.dir, hist, f.emit); err != nil {
 		return err
@@ -73,12 +72,12 @@ func (f *follower) run(ctx context.Context) (err error) {
 				}
 			}
 		}
-		files, err := listDayFiles(f.dir)
+		files, err := lifecycle.LogFiles(f.dir)
 		if err != nil {
 			return err
 		}
 		if next, ok := nextPlain(files, after); ok {
-			t, err := openTail(filepath.Join(f.dir, next.name))
+			t, err := openTail(next.Path)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // removed since the listing
 			}
@@ -98,7 +97,7 @@ func (f *follower) run(ctx context.Context) (err error) {
 					return errors.Join(err, t.close())
 				}
 			}
-			prev, cur, after = cur, t, next.day
+			prev, cur, after = cur, t, next.Day
 			continue
 		}
 		if err := f.flush(); err != nil {
@@ -143,21 +142,21 @@ func (f *follower) line(path string, off int64, line []byte, long bool) error {
 }
 
 // newestPlain is the newest plain (not rotated) file of files.
-func newestPlain(files []dayFile) (dayFile, bool) {
+func newestPlain(files []lifecycle.LogFile) (lifecycle.LogFile, bool) {
 	for i := len(files) - 1; i >= 0; i-- {
-		if !files[i].gz {
+		if !files[i].Gzip {
 			return files[i], true
 		}
 	}
-	return dayFile{}, false
+	return lifecycle.LogFile{}, false
 }
 
 // nextPlain is the oldest plain file of a day after after.
-func nextPlain(files []dayFile, after time.Time) (dayFile, bool) {
+func nextPlain(files []lifecycle.LogFile, after time.Time) (lifecycle.LogFile, bool) {
 	for _, f := range files {
-		if !f.gz && f.day.After(after) {
+		if !f.Gzip && f.Day.After(after) {
 			return f, true
 		}
 	}
-	return dayFile{}, false
+	return lifecycle.LogFile{}, false
 }
