@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
 )
@@ -241,36 +240,6 @@ func ParseLogLine(line []byte) (LogEntry, error) {
 		return LogEntry{}, err
 	}
 	return LogEntry{Time: t, Event: ev, Raw: bytes.Clone(line)}, nil
-}
-
-// parseLogLine checks that line is a log record and returns its "ts" and
-// "event".
-func parseLogLine(line []byte) (time.Time, string, error) {
-	if !utf8.Valid(line) {
-		return time.Time{}, "", errors.New("invalid UTF-8")
-	}
-	// Unmarshal accepts null into a struct, so look for the object first.
-	if t := bytes.TrimLeft(line, " \t\r"); len(t) == 0 || t[0] != '{' {
-		return time.Time{}, "", errors.New("not a JSON object")
-	}
-	var head struct {
-		TS    string `json:"ts"`
-		Event string `json:"event"`
-	}
-	if err := json.Unmarshal(line, &head); err != nil {
-		return time.Time{}, "", fmt.Errorf("not a log record: %w", err)
-	}
-	if head.Event == "" {
-		return time.Time{}, "", errors.New(`no "event" string`)
-	}
-	if head.TS == "" {
-		return time.Time{}, "", errors.New(`no "ts" string`)
-	}
-	t, err := ParseTimestamp(head.TS)
-	if err != nil {
-		return time.Time{}, "", err
-	}
-	return t, head.Event, nil
 }
 
 // lineReader splits a stream into lines of at most maxLogLine bytes,

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -878,4 +879,48 @@ func TestLogFiles(t *testing.T) {
 	_, err = LogFiles(filepath.Join(dir, "notes.txt"))
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "notes.txt")
+}
+
+// referenceLogLine is parseLogLine written the slow, obvious way: decode the
+// whole object, keys exact, the last of a repeated key winning.
+func referenceLogLine(line []byte) (time.Time, string, bool) {
+	if !utf8.Valid(line) {
+		return time.Time{}, "", false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(line, &m) != nil || m == nil {
+		return time.Time{}, "", false
+	}
+	var ts, ev string
+	if json.Unmarshal(m["ts"], &ts) != nil || json.Unmarshal(m["event"], &ev) != nil || ts == "" || ev == "" {
+		return time.Time{}, "", false
+	}
+	t, err := ParseTimestamp(ts)
+	return t, ev, err == nil
+}
+
+// FuzzParseLogLine: the in-place reader agrees with the reference on every
+// line, and never panics.
+func FuzzParseLogLine(f *testing.F) {
+	for _, seed := range []string{
+		`{"ts":"2026-11-25T08:05:00.000123+00:00","event":"state_transition","from":"WAKE","to":"DROWSY","trigger":"idle_5min","seq":1}`,
+		`{"ts":"2026-11-25T08:06:00+00:00","event":"wrapper_event","kind":"heartbeat_refresh","wrapper_pid":4242}`,
+		` { "event" : "x" , "ts" : "2026-11-25T08:06:00Z" , "n": [1, {"a": "}"}], "b": null } `,
+		`{"ts":"2026-11-25T08:06:00Z","event":"a","event":"b","ts":"2026-11-26T00:00:00Z"}`,
+		`{"t\u0073":"2026-11-25T08:06:00Z","ev\u0065nt":"x\"y"}`,
+		`{"TS":"2026-11-25T08:06:00Z","Event":"x"}`,
+		`{"ts":5,"event":"x"}`, `{"ts":null,"event":"x"}`, `{"ts":"","event":"x"}`, `[]`, `null`, `"x"`, `{}`,
+		`{"ts":"2026-11-25T08:06:00Z","event":"x"`, "\xff", `{"a":"\\"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		wantT, wantEv, wantOK := referenceLogLine(line)
+		gotT, gotEv, err := parseLogLine(line)
+		require.Equal(t, wantOK, err == nil, "%q: %v", line, err)
+		if wantOK {
+			require.True(t, wantT.Equal(gotT), "%q", line)
+			require.Equal(t, wantEv, gotEv, "%q", line)
+		}
+	})
 }

@@ -1,0 +1,141 @@
+package lifecycle
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"time"
+	"unicode/utf8"
+)
+
+// parseLogLine checks that line is a log record, a JSON object with a
+// string "event" and a string "ts" that ParseTimestamp reads, and returns
+// those two. Keys match exactly, and a repeated key's last value counts, as
+// Python's json reads them. It reads the object's members in place, without
+// decoding the rest of the line: the reader's cost per line.
+func parseLogLine(line []byte) (time.Time, string, error) {
+	if !utf8.Valid(line) {
+		return time.Time{}, "", errors.New("invalid UTF-8")
+	}
+	if !json.Valid(line) {
+		return time.Time{}, "", errors.New("not JSON")
+	}
+	if t := bytes.TrimLeft(line, " \t\r\n"); t[0] != '{' {
+		return time.Time{}, "", errors.New("not a JSON object")
+	}
+	var ts, ev []byte // raw values, quotes included
+	members(line, func(key, value []byte) {
+		switch {
+		case keyIs(key, "ts"):
+			ts = value
+		case keyIs(key, "event"):
+			ev = value
+		}
+	})
+	event, ok := stringValue(ev)
+	if !ok || event == "" {
+		return time.Time{}, "", errors.New(`no "event" string`)
+	}
+	stamp, ok := stringValue(ts)
+	if !ok || stamp == "" {
+		return time.Time{}, "", errors.New(`no "ts" string`)
+	}
+	t, err := ParseTimestamp(stamp)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	return t, event, nil
+}
+
+// Event kinds the reader meets on most lines, returned without allocating.
+var commonKinds = [...]string{"state_transition", "wrapper_event", "shadow_run_warning"}
+
+// stringValue reads a raw JSON value that must be a string.
+func stringValue(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	s := raw[1 : len(raw)-1]
+	if bytes.IndexByte(s, '\\') >= 0 {
+		var out string
+		return out, json.Unmarshal(raw, &out) == nil
+	}
+	for _, k := range commonKinds {
+		if string(s) == k {
+			return k, true
+		}
+	}
+	return string(s), true
+}
+
+// keyIs reports whether the raw JSON string key spells name.
+func keyIs(key []byte, name string) bool {
+	if s := key[1 : len(key)-1]; bytes.IndexByte(s, '\\') < 0 {
+		return string(s) == name
+	}
+	s, _ := stringValue(key)
+	return s == name
+}
+
+// members calls fn with the raw key and value of each member of the JSON
+// object in b, which json.Valid has accepted: that is what lets it skip
+// values by their delimiters alone.
+func members(b []byte, fn func(key, value []byte)) {
+	i := skipSpace(b, 0) + 1 // past '{'
+	for {
+		i = skipSpace(b, i)
+		switch b[i] {
+		case '}':
+			return
+		case ',':
+			i = skipSpace(b, i+1)
+		}
+		kEnd := valueEnd(b, i)
+		key := b[i:kEnd]
+		i = skipSpace(b, skipSpace(b, kEnd)+1) // past ':'
+		vEnd := valueEnd(b, i)
+		fn(key, b[i:vEnd])
+		i = vEnd
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// valueEnd returns the index just past the valid JSON value at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for j := i + 1; ; j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1
+			}
+		}
+	case '{', '[':
+		depth := 0
+		for j := i; ; j++ {
+			switch b[j] {
+			case '"':
+				j = valueEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+	}
+	j := i // a number, true, false or null
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\r' && b[j] != '\n' {
+		j++
+	}
+	return j
+}
