@@ -17,11 +17,11 @@ func parseLogLine(line []byte) (time.Time, string, error) {
 	if !utf8.Valid(line) {
 		return time.Time{}, "", errors.New("invalid UTF-8")
 	}
+	if t := bytes.TrimLeft(line, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return time.Time{}, "", errors.New("not a JSON object")
+	}
 	if !json.Valid(line) {
 		return time.Time{}, "", errors.New("not JSON")
-	}
-	if t := bytes.TrimLeft(line, " \t\r\n"); t[0] != '{' {
-		return time.Time{}, "", errors.New("not a JSON object")
 	}
 	var ts, ev []byte // raw values, quotes included
 	members(line, func(key, value []byte) {
