@@ -110,13 +110,13 @@ func writePID(f *os.File, path string) error {
 	line := strconv.AppendInt(nil, int64(os.Getpid()), 10)
 	line = append(line, '\n')
 	if err := f.Truncate(0); err != nil {
-		return &fs.PathError{Op: "write daemon pid", Path: path, Err: unwrapPath(err)}
+		return pathErr("write daemon pid", path, err)
 	}
 	if _, err := f.WriteAt(line, 0); err != nil {
-		return &fs.PathError{Op: "write daemon pid", Path: path, Err: unwrapPath(err)}
+		return pathErr("write daemon pid", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		return &fs.PathError{Op: "sync daemon pid", Path: path, Err: unwrapPath(err)}
+		return pathErr("sync daemon pid", path, err)
 	}
 	return nil
 }

@@ -62,18 +62,18 @@ func replaceFile(path string, data []byte, syncDirectory bool) (err error) {
 	// only atomic within one directory's file system.
 	t, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(0o600))
 	if err != nil {
-		return &fs.PathError{Op: "create temp state", Path: path, Err: unwrapPath(err)}
+		return pathErr("create temp file", path, err)
 	}
 	defer func() {
 		if cerr := t.Cleanup(); cerr != nil && err == nil {
-			err = &fs.PathError{Op: "remove temp state", Path: t.Name(), Err: unwrapPath(cerr)}
+			err = pathErr("remove temp file", t.Name(), cerr)
 		}
 	}()
 	if _, err := t.Write(data); err != nil {
-		return &fs.PathError{Op: "write state", Path: path, Err: unwrapPath(err)}
+		return pathErr("write", path, err)
 	}
 	if err := hook(stepTempWrite); err != nil {
-		return &fs.PathError{Op: "write state", Path: path, Err: err}
+		return &fs.PathError{Op: "write", Path: path, Err: err}
 	}
 	// CloseAtomicallyReplace syncs the temporary file before its rename
 	// (without the sync, a crash could leave the new name on an empty
@@ -81,17 +81,17 @@ func replaceFile(path string, data []byte, syncDirectory bool) (err error) {
 	// sync and the rename, syncs it here first.
 	if afterStep != nil {
 		if err := t.Sync(); err != nil {
-			return &fs.PathError{Op: "sync state", Path: path, Err: unwrapPath(err)}
+			return pathErr("sync", path, err)
 		}
 		if err := hook(stepTempSync); err != nil {
-			return &fs.PathError{Op: "sync state", Path: path, Err: err}
+			return &fs.PathError{Op: "sync", Path: path, Err: err}
 		}
 	}
 	if err := t.CloseAtomicallyReplace(); err != nil {
-		return &fs.PathError{Op: "replace state", Path: path, Err: unwrapPath(err)}
+		return pathErr("replace", path, err)
 	}
 	if err := hook(stepRename); err != nil {
-		return &fs.PathError{Op: "replace state", Path: path, Err: err}
+		return &fs.PathError{Op: "replace", Path: path, Err: err}
 	}
 	if !syncDirectory {
 		return nil
@@ -109,15 +109,15 @@ func replaceFile(path string, data []byte, syncDirectory bool) (err error) {
 func syncDir(dir string) error {
 	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_CLOEXEC|syscall.O_DIRECTORY, 0)
 	if err != nil {
-		return &fs.PathError{Op: "sync dir", Path: dir, Err: unwrapPath(err)}
+		return pathErr("sync dir", dir, err)
 	}
 	serr := d.Sync()
 	cerr := d.Close()
 	if serr != nil {
-		return &fs.PathError{Op: "sync dir", Path: dir, Err: unwrapPath(serr)}
+		return pathErr("sync dir", dir, serr)
 	}
 	if cerr != nil {
-		return &fs.PathError{Op: "close dir", Path: dir, Err: unwrapPath(cerr)}
+		return pathErr("close dir", dir, cerr)
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package lifecycle
 
-import "errors"
+import (
+	"errors"
+	"io/fs"
+	"os"
+)
 
 // Sentinel errors, matched with errors.Is. Errors that concern a file are
 // *fs.PathError values naming it, wrapping one of these.
@@ -23,3 +27,23 @@ var (
 	// ErrDaemonRunning: another daemon holds the directory's daemon lock.
 	ErrDaemonRunning = errors.New("a daemon already runs on this directory")
 )
+
+// pathErr reports err as an *fs.PathError naming path. A system error the
+// os package already wrapped (naming, say, a temporary file) is unwrapped
+// first, so the error names the file the caller knows.
+func pathErr(op, path string, err error) error {
+	return &fs.PathError{Op: op, Path: path, Err: unwrapPath(err)}
+}
+
+// unwrapPath strips the *fs.PathError or *os.LinkError around a system error.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
+}

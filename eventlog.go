@@ -95,7 +95,7 @@ func LogFiles(dir string) ([]LogFile, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, logPathErr("read log dir", dir, err)
+		return nil, pathErr("read log dir", dir, err)
 	}
 	out := make([]LogFile, 0, len(files))
 	for _, f := range files {
@@ -132,7 +132,7 @@ func ReadLog(dir string, q LogQuery, fn func(LogEntry) error) (LogStats, error) 
 		return st, nil
 	}
 	if err != nil {
-		return st, logPathErr("read log dir", dir, err)
+		return st, pathErr("read log dir", dir, err)
 	}
 	for i, lf := range files {
 		if lf.kind == tmpLog {
@@ -158,7 +158,7 @@ func ReadLog(dir string, q LogQuery, fn func(LogEntry) error) (LogStats, error) 
 			continue // removed since the listing
 		}
 		if err != nil {
-			return st, logPathErr("open log", path, err)
+			return st, pathErr("open log", path, err)
 		}
 		st.Files++
 		err = readLogFile(f, path, gz, q, fn, &st)
@@ -186,7 +186,7 @@ func readLogFile(f *os.File, path string, gz bool, q LogQuery, fn func(LogEntry)
 	failed := func(off int64, err error) error {
 		var pe *fs.PathError
 		if !gz || errors.As(err, &pe) {
-			return logPathErr("read log", path, err)
+			return pathErr("read log", path, err)
 		}
 		malformed(off, false, fmt.Errorf("corrupt gzip stream: %w", err))
 		return nil
@@ -368,7 +368,7 @@ func RotateLogs(dir string, retention time.Duration, now time.Time) ([]string, e
 		return nil, nil
 	}
 	if err != nil {
-		return nil, logPathErr("read log dir", dir, err)
+		return nil, pathErr("read log dir", dir, err)
 	}
 	cutoff := now.Add(-retention)
 	var done []string
@@ -388,7 +388,7 @@ func RotateLogs(dir string, retention time.Duration, now time.Time) ([]string, e
 			// there. (A rotation of that day running in another process
 			// would fail at its rename and keep its plain file.)
 			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, logPathErr("remove stale log", path, err))
+				errs = append(errs, pathErr("remove stale log", path, err))
 			}
 		}
 	}
@@ -413,15 +413,15 @@ func rotateLog(dir, path string) (ok bool, err error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, logPathErr("open log", path, err)
+		return false, pathErr("open log", path, err)
 	}
 	defer closeFile(f, path, &err) // closing releases the lock once the file is gone
 	if err := flockLog(f); err != nil {
-		return false, logPathErr("lock log", path, err)
+		return false, pathErr("lock log", path, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return false, logPathErr("stat log", path, err)
+		return false, pathErr("stat log", path, err)
 	}
 	if unlinked(fi) {
 		return false, nil
@@ -433,7 +433,7 @@ func rotateLog(dir, path string) (ok bool, err error) {
 	}
 	if rel != gzSame {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return false, logPathErr("read log", path, err)
+			return false, pathErr("read log", path, err)
 		}
 		if err := writeGz(gzPath, f, rel == gzDiffers); err != nil {
 			return false, err
@@ -444,7 +444,7 @@ func rotateLog(dir, path string) (ok bool, err error) {
 		return false, err
 	}
 	if err := os.Remove(path); err != nil {
-		return false, logPathErr("remove log", path, err)
+		return false, pathErr("remove log", path, err)
 	}
 	return true, syncDir(dir)
 }
@@ -456,7 +456,7 @@ func compareGz(gzPath string, f *os.File) (rel gzRelation, err error) {
 		return gzMissing, nil
 	}
 	if err != nil {
-		return 0, logPathErr("open log", gzPath, err)
+		return 0, pathErr("open log", gzPath, err)
 	}
 	defer closeFile(g, gzPath, &err)
 	zr, err := gzip.NewReader(g)
@@ -469,7 +469,7 @@ func compareGz(gzPath string, f *os.File) (rel gzRelation, err error) {
 		if n > 0 {
 			m, perr := io.ReadFull(f, b[:n])
 			if perr != nil && perr != io.EOF && perr != io.ErrUnexpectedEOF {
-				return 0, logPathErr("read log", f.Name(), perr)
+				return 0, pathErr("read log", f.Name(), perr)
 			}
 			if m < n || !bytes.Equal(a[:n], b[:n]) {
 				return gzDiffers, nil
@@ -489,11 +489,11 @@ func compareGz(gzPath string, f *os.File) (rel gzRelation, err error) {
 		// Whoever wrote it may not have synced it: do so before the plain
 		// file goes.
 		if err := g.Sync(); err != nil {
-			return 0, logPathErr("sync log", gzPath, err)
+			return 0, pathErr("sync log", gzPath, err)
 		}
 		return gzSame, nil
 	default:
-		return 0, logPathErr("read log", f.Name(), err)
+		return 0, pathErr("read log", f.Name(), err)
 	}
 }
 
@@ -503,11 +503,11 @@ func writeGz(gzPath string, plain *os.File, keepOld bool) (err error) {
 	tmp := gzPath + ".tmp"
 	// O_EXCL after removing a stale one, so that the mode is surely ours.
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return logPathErr("remove stale log", tmp, err)
+		return pathErr("remove stale log", tmp, err)
 	}
 	t, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, logFileMode)
 	if err != nil {
-		return logPathErr("create log", tmp, err)
+		return pathErr("create log", tmp, err)
 	}
 	defer func() {
 		if err != nil {
@@ -529,18 +529,18 @@ func writeGz(gzPath string, plain *os.File, keepOld bool) (err error) {
 		return err // from the file that failed: plain or tmp
 	}
 	if err := zw.Close(); err != nil {
-		return logPathErr("write log", tmp, err)
+		return pathErr("write log", tmp, err)
 	}
 	if err := t.Sync(); err != nil {
-		return logPathErr("sync log", tmp, err)
+		return pathErr("sync log", tmp, err)
 	}
 	cerr := t.Close()
 	t = nil
 	if cerr != nil {
-		return logPathErr("close log", tmp, cerr)
+		return pathErr("close log", tmp, cerr)
 	}
 	if err := os.Rename(tmp, gzPath); err != nil {
-		return logPathErr("rename log", tmp, err)
+		return pathErr("rename log", tmp, err)
 	}
 	return nil
 }
@@ -550,7 +550,7 @@ func writeGz(gzPath string, plain *os.File, keepOld bool) (err error) {
 func copyGz(w io.Writer, path string) (err error) {
 	g, err := os.OpenFile(path, logReadFlags, 0)
 	if err != nil {
-		return logPathErr("open log", path, err)
+		return pathErr("open log", path, err)
 	}
 	defer closeFile(g, path, &err)
 	zr, err := gzip.NewReader(g)
@@ -618,14 +618,14 @@ func (l *eventLog) append(now time.Time, lines ...[]byte) (err error) {
 	}
 	defer func() {
 		if cerr := f.Close(); cerr != nil && err == nil {
-			err = logPathErr("close log", path, cerr)
+			err = pathErr("close log", path, cerr)
 		}
 	}()
 	var buf []byte
 	if size > 0 {
 		var last [1]byte
 		if _, err := f.ReadAt(last[:], size-1); err != nil {
-			return logPathErr("read log", path, err)
+			return pathErr("read log", path, err)
 		}
 		if last[0] != '\n' {
 			buf = append(buf, '\n')
@@ -634,18 +634,18 @@ func (l *eventLog) append(now time.Time, lines ...[]byte) (err error) {
 	for _, ln := range lines {
 		buf = append(append(buf, ln...), '\n')
 		if _, err := f.Write(buf); err != nil {
-			return logPathErr("write log", path, err)
+			return pathErr("write log", path, err)
 		}
 		buf = buf[:0]
 	}
 	if err := hook(stepLogWrite); err != nil {
-		return logPathErr("write log", path, err)
+		return pathErr("write log", path, err)
 	}
 	if err := f.Sync(); err != nil {
-		return logPathErr("sync log", path, err)
+		return pathErr("sync log", path, err)
 	}
 	if err := hook(stepLogSync); err != nil {
-		return logPathErr("sync log", path, err)
+		return pathErr("sync log", path, err)
 	}
 	if size == 0 {
 		// A new directory entry is not durable until its directory is synced.
@@ -669,20 +669,20 @@ func (l *eventLog) open(path string) (*os.File, int64, error) {
 			return nil, 0, l.openErr(path, err)
 		}
 		if err := flockLog(f); err != nil {
-			return nil, 0, errors.Join(logPathErr("lock log", path, err), f.Close())
+			return nil, 0, errors.Join(pathErr("lock log", path, err), f.Close())
 		}
 		fi, err := f.Stat()
 		if err == nil && !fi.Mode().IsRegular() {
 			err = fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
 		}
 		if err != nil {
-			return nil, 0, errors.Join(logPathErr("open log", path, err), f.Close())
+			return nil, 0, errors.Join(pathErr("open log", path, err), f.Close())
 		}
 		if unlinked(fi) {
 			// A rotation removed it while we waited for the lock: what we
 			// wrote would be lost, so open the path again.
 			if err := f.Close(); err != nil {
-				return nil, 0, logPathErr("close log", path, err)
+				return nil, 0, pathErr("close log", path, err)
 			}
 			continue
 		}
@@ -700,13 +700,13 @@ func (l *eventLog) openErr(path string, err error) error {
 			return &fs.PathError{Op: "open log dir", Path: l.dir, Err: syscall.ENOTDIR}
 		}
 	}
-	return logPathErr("open log", path, err)
+	return pathErr("open log", path, err)
 }
 
 // mkdir creates the log directory 0700 and makes its entry durable.
 func (l *eventLog) mkdir() error {
 	if err := os.MkdirAll(l.dir, logDirMode); err != nil {
-		return logPathErr("create log dir", l.dir, err)
+		return pathErr("create log dir", l.dir, err)
 	}
 	return syncDir(filepath.Dir(l.dir))
 }
@@ -722,21 +722,9 @@ func unlinked(fi fs.FileInfo) bool {
 	return ok && st.Nlink == 0
 }
 
-// logPathErr names path in err, replacing the op and path of an error that
-// already names a file.
-func logPathErr(op, path string, err error) error {
-	switch e := err.(type) {
-	case *fs.PathError:
-		err = e.Err
-	case *os.LinkError:
-		err = e.Err
-	}
-	return &fs.PathError{Op: op, Path: path, Err: err}
-}
-
 // closeFile closes f and reports its error into *err unless one is there.
 func closeFile(f *os.File, path string, err *error) {
 	if cerr := f.Close(); cerr != nil && *err == nil {
-		*err = logPathErr("close log", path, cerr)
+		*err = pathErr("close log", path, cerr)
 	}
 }

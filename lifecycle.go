@@ -79,7 +79,7 @@ func New(dir string, opts ...Option) (*Machine, error) {
 // mkdir creates dir 0700 if it is missing and fails if it is not a directory.
 func mkdir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return &fs.PathError{Op: "mkdir", Path: dir, Err: unwrapPath(err)}
+		return pathErr("mkdir", dir, err)
 	}
 	return nil
 }

@@ -28,14 +28,14 @@ func openLock(path string) (*lockFile, error) {
 		if errors.Is(err, syscall.ELOOP) {
 			err = errors.New("is a symbolic link; refusing to follow it")
 		}
-		return nil, &fs.PathError{Op: "open lock", Path: path, Err: unwrapPath(err)}
+		return nil, pathErr("open lock", path, err)
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
 		err = fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
 	}
 	if err != nil {
-		return nil, errors.Join(&fs.PathError{Op: "open lock", Path: path, Err: unwrapPath(err)}, f.Close())
+		return nil, errors.Join(pathErr("open lock", path, err), f.Close())
 	}
 	return &lockFile{f: f, path: path}, nil
 }
@@ -82,7 +82,7 @@ func (l *lockFile) unlock() error {
 
 func (l *lockFile) close() error {
 	if err := l.f.Close(); err != nil {
-		return &fs.PathError{Op: "close lock", Path: l.path, Err: unwrapPath(err)}
+		return pathErr("close lock", l.path, err)
 	}
 	return nil
 }

@@ -117,7 +117,7 @@ func dayTransitionsAfter(dir string, day time.Time, seq int64) (after []loggedTr
 		return after, floor, err
 	}
 	if err != nil {
-		return nil, false, logPathErr("open log", path, err)
+		return nil, false, pathErr("open log", path, err)
 	}
 	defer closeFile(f, path, &err)
 	err = scanBackward(f, func(line []byte) bool {
@@ -129,7 +129,7 @@ func dayTransitionsAfter(dir string, day time.Time, seq int64) (after []loggedTr
 		return !floor
 	})
 	if err != nil {
-		return nil, false, logPathErr("read log", path, err)
+		return nil, false, pathErr("read log", path, err)
 	}
 	slices.Reverse(after)
 	return after, floor, nil
@@ -202,7 +202,7 @@ func removeStaleTemps(path string) error {
 	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return &fs.PathError{Op: "list state dir", Path: dir, Err: unwrapPath(err)}
+		return pathErr("list state dir", dir, err)
 	}
 	for _, e := range ents {
 		digits, ok := strings.CutPrefix(e.Name(), prefix)
@@ -211,7 +211,7 @@ func removeStaleTemps(path string) error {
 		}
 		p := filepath.Join(dir, e.Name())
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return &fs.PathError{Op: "remove stale temp", Path: p, Err: unwrapPath(err)}
+			return pathErr("remove stale temp", p, err)
 		}
 	}
 	return nil

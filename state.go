@@ -661,14 +661,6 @@ func readRegular(f *os.File, max int64) ([]byte, error) {
 	return data, nil
 }
 
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // SaveState validates r and replaces the file at path with it, durably: a
 // temporary file in the same directory is written, synced and renamed over
 // path, and the directory is synced.

@@ -504,7 +504,7 @@ func (t *Table) UnmarshalJSON(data []byte) error {
 func LoadTable(path string) (*Table, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, &fs.PathError{Op: "load table", Path: path, Err: unwrapPath(err)}
+		return nil, pathErr("load table", path, err)
 	}
 	data, err := readRegular(f, MaxTableSize)
 	if cerr := f.Close(); err == nil && cerr != nil {

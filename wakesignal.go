@@ -3,11 +3,9 @@ package lifecycle
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/google/renameio/v2"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,28 +25,12 @@ const WakeSignalFile = "wake.signal"
 // file, and signals not yet consumed coalesce into one (waking is
 // idempotent). A writer that crashes may leave a temporary file named
 // ".wake.signal" plus digits; it is never taken for a signal.
-func WriteWakeSignal(dir string) (err error) {
+func WriteWakeSignal(dir string) error {
 	if err := mkdir(dir); err != nil {
 		return err
 	}
 	path := filepath.Join(dir, WakeSignalFile)
-	t, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(0o600))
-	if err != nil {
-		return &fs.PathError{Op: "create wake signal", Path: path, Err: sysErr(err)}
-	}
-	defer func() {
-		if cerr := t.Cleanup(); cerr != nil && err == nil {
-			err = &fs.PathError{Op: "remove temp wake signal", Path: t.Name(), Err: sysErr(cerr)}
-		}
-	}()
-	if _, err := t.Write(appendTimestamp(make([]byte, 0, 32), time.Now())); err != nil {
-		return &fs.PathError{Op: "write wake signal", Path: path, Err: sysErr(err)}
-	}
-	// Syncs the data, closes, renames.
-	if err := t.CloseAtomicallyReplace(); err != nil {
-		return &fs.PathError{Op: "write wake signal", Path: path, Err: sysErr(err)}
-	}
-	return syncDir(dir)
+	return replaceFile(path, appendTimestamp(make([]byte, 0, 32), time.Now()), true)
 }
 
 // ConsumeWakeSignal takes the wake signal in dir, if there is one, and
@@ -80,15 +62,4 @@ func ConsumeWakeSignal(dir string) (bool, error) {
 		return true, err
 	}
 	return true, nil
-}
-
-// sysErr strips the *fs.PathError or *os.LinkError around a system error,
-// so that the error returned names the file the caller knows rather than a
-// temporary one.
-func sysErr(err error) error {
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
-	}
-	return unwrapPath(err)
 }

@@ -144,7 +144,7 @@ func Watch(ctx context.Context, dir string, opts ...WatchOption) (<-chan WatchEv
 		err = syscall.ENOTDIR
 	}
 	if err != nil {
-		return nil, &fs.PathError{Op: "watch", Path: w.dir, Err: unwrapPath(err)}
+		return nil, pathErr("watch", w.dir, err)
 	}
 	if cfg.poll {
 		w.ticker = time.NewTicker(w.interval)
