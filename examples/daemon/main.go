@@ -351,11 +351,8 @@ func (d *daemon) tick(ctx context.Context) error {
 			return err
 		}
 	}
-	rec, err := d.m.Snapshot()
+	rec, err := d.refresh()
 	if err != nil {
-		return err
-	}
-	if err := d.observe(rec); err != nil {
 		return err
 	}
 	switch d.state {
@@ -380,6 +377,15 @@ func (d *daemon) tick(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// refresh reads the state file and observes it.
+func (d *daemon) refresh() (lifecycle.Record, error) {
+	rec, err := d.m.Snapshot()
+	if err != nil {
+		return lifecycle.Record{}, err
+	}
+	return rec, d.observe(rec)
 }
 
 // observe takes in a record read from the state file: it restarts the idle
@@ -501,11 +507,7 @@ func (d *daemon) sleepCycle(ctx context.Context, rec lifecycle.Record) error {
 		if err := d.recordProgress(ctx, p); err != nil {
 			return err
 		}
-		rec, err := d.m.Snapshot()
-		if err != nil {
-			return err
-		}
-		if err := d.observe(rec); err != nil {
+		if _, err := d.refresh(); err != nil {
 			return err
 		}
 		if d.state != lifecycle.Sleep {
@@ -520,11 +522,7 @@ func (d *daemon) sleepCycle(ctx context.Context, rec lifecycle.Record) error {
 	// still_idle is decided under the lock, from the record the dispatch
 	// changes: a heartbeat from another process just before it counts.
 	for {
-		rec, err := d.m.Snapshot()
-		if err != nil {
-			return err
-		}
-		if err := d.observe(rec); err != nil {
+		if _, err := d.refresh(); err != nil {
 			return err
 		}
 		if d.state != lifecycle.Sleep {
