@@ -204,3 +204,20 @@ func TestLostRenamesAreReplayed(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleTempFilesRemoved: a crash between creating the temporary state
+// file and renaming it leaves the temporary file; the next Machine removes
+// it, and only it.
+func TestStaleTempFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "."+lifecycle.DefaultStateFile+"8834311")
+	other := filepath.Join(dir, "."+lifecycle.DefaultStateFile+".bak")
+	for _, p := range []string{stale, other} {
+		require.NoError(t, os.WriteFile(p, []byte("{"), 0o600))
+	}
+	newMachine(t, dir)
+	_, err := os.Stat(stale)
+	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = os.Stat(other)
+	require.NoError(t, err, "a file that is not a temporary state file stays")
+}

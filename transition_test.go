@@ -148,3 +148,30 @@ func BenchmarkComputeTransition(b *testing.B) {
 		}
 	}
 }
+
+// noTransition stands for ComputeTransition in BenchmarkCallOverhead: a
+// call that the compiler may not inline and that does nothing.
+//
+//go:noinline
+func noTransition(from lifecycle.State, _ lifecycle.Event, _ lifecycle.Guards) (lifecycle.State, bool) {
+	return from, true
+}
+
+// BenchmarkCallOverhead is BenchmarkComputeTransition's loop around a
+// function that does nothing: the part of its figure that is the harness.
+func BenchmarkCallOverhead(b *testing.B) {
+	cycle := []struct {
+		from lifecycle.State
+		ev   lifecycle.Event
+	}{
+		{lifecycle.Wake, lifecycle.Idle5Min}, {lifecycle.Drowsy, lifecycle.Idle30Min},
+		{lifecycle.Sleep, lifecycle.SleepCycleDone}, {lifecycle.Hibernation, lifecycle.WakeSignal},
+	}
+	g := lifecycle.Guards{SleepEligible: true, StillIdle: true}
+	for i := 0; b.Loop(); i++ {
+		c := cycle[i&3]
+		if _, ok := noTransition(c.from, c.ev, g); !ok {
+			b.Fatal("no transition")
+		}
+	}
+}
