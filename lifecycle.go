@@ -66,7 +66,7 @@ func New(dir string, opts ...Option) (*Machine, error) {
 	default:
 		// A corrupt state file is not New's failure: the Machine can still
 		// report it, and every dispatch will, until an operator mends it.
-		if _, err := m.prepare(); err != nil && !errors.Is(err, ErrCorruptState) {
+		if _, err := m.prepare(cfg.clock()); err != nil && !errors.Is(err, ErrCorruptState) {
 			return nil, errors.Join(err, lock.unlock(), lock.close())
 		}
 		if err := lock.unlock(); err != nil {
@@ -133,8 +133,7 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, guards func
 		return "", err
 	}
 	var out State
-	err := m.locked(ctx, wait, func(rec Record) error {
-		now := truncate(m.cfg.clock())
+	err := m.locked(ctx, wait, func(rec Record, now time.Time) error {
 		to, changed := m.cfg.table.Transition(rec.CurrentState, ev, guards(rec))
 		next := apply(rec, ev, to, changed, now, m.cfg.shadowRun)
 		out = next.CurrentState
@@ -214,7 +213,7 @@ func (m *Machine) UpdateContext(ctx context.Context, fn func(*Record) error) (Re
 
 func (m *Machine) update(ctx context.Context, wait bool, fn func(*Record) error) (Record, error) {
 	var out Record
-	err := m.locked(ctx, wait, func(rec Record) error {
+	err := m.locked(ctx, wait, func(rec Record, _ time.Time) error {
 		next := rec.Clone()
 		if err := fn(&next); err != nil {
 			return err
@@ -246,9 +245,10 @@ func (m *Machine) Snapshot() (Record, error) {
 	return r, err
 }
 
-// locked runs fn with the record read under both locks. Without wait, a
-// lock held by another process fails at once with ErrLocked.
-func (m *Machine) locked(ctx context.Context, wait bool, fn func(Record) error) (err error) {
+// locked runs fn with the record read under both locks and the clock read
+// once under them. Without wait, a lock held by another process fails at
+// once with ErrLocked.
+func (m *Machine) locked(ctx context.Context, wait bool, fn func(rec Record, now time.Time) error) (err error) {
 	select {
 	case m.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -275,11 +275,12 @@ func (m *Machine) locked(ctx context.Context, wait bool, fn func(Record) error) 
 			err = errors.Join(err, uerr)
 		}
 	}()
-	rec, err := m.prepare()
+	now := truncate(m.cfg.clock()) // read once: rotation and the dispatch agree on the day
+	rec, err := m.prepare(now)
 	if err != nil {
 		return err
 	}
-	return fn(rec)
+	return fn(rec, now)
 }
 
 // write records a failed write or sync as the end of this Machine: after
@@ -306,8 +307,7 @@ func (m *Machine) save(rec Record, syncDir bool) error {
 
 // prepare loads the record under the lock. The first time, it first rolls
 // the state forward from the log; once a UTC day, it rotates old log files.
-func (m *Machine) prepare() (Record, error) {
-	now := m.cfg.clock()
+func (m *Machine) prepare(now time.Time) (Record, error) {
 	rec, err := m.load()
 	if err != nil {
 		return Record{}, err
