@@ -1,0 +1,30 @@
+package lifecycle
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestEncoderWritesTheKnownKeys: the encoder writes each key and the
+// decoder sorts keys by knownKeys; the two lists must be the same, in the
+// same order, or a known key would come back as an unknown one.
+func TestEncoderWritesTheKnownKeys(t *testing.T) {
+	data, err := DefaultRecord(time.Unix(0, 0)).MarshalJSON()
+	require.NoError(t, err)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	_, err = dec.Token() // {
+	require.NoError(t, err)
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		require.NoError(t, err)
+		keys = append(keys, tok.(string))
+		var v json.RawMessage
+		require.NoError(t, dec.Decode(&v))
+	}
+	require.Equal(t, knownKeys[:], keys)
+}
