@@ -109,13 +109,13 @@ func (d *DaemonLock) Release() error {
 func writePID(f *os.File, path string) error {
 	line := strconv.AppendInt(nil, int64(os.Getpid()), 10)
 	line = append(line, '\n')
-	if err := f.Truncate(0); err != nil {
+	if err := fsys.Truncate(f, 0); err != nil {
 		return pathErr("write daemon pid", path, err)
 	}
-	if _, err := f.WriteAt(line, 0); err != nil {
+	if _, err := fsys.WriteAt(f, line, 0); err != nil {
 		return pathErr("write daemon pid", path, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := fsys.Sync(f); err != nil {
 		return pathErr("sync daemon pid", path, err)
 	}
 	return nil

@@ -1,13 +1,16 @@
 package lifecycle
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 
-	"github.com/google/renameio/v2"
+	"golang.org/x/sys/unix"
 )
 
 // step names a point inside a durable write, for failure injection in tests.
@@ -48,46 +51,44 @@ func saveState(path string, r Record, t *Table, syncDir bool) error {
 
 // replaceFile writes data to a temporary file beside path (created 0600, so
 // never readable by others), syncs it and renames it over path, then, if
-// syncDirectory, syncs the directory. The directory sync is what renameio
-// leaves out: rename(2)
-// changes the directory, and until the directory is synced a power loss may
-// bring back the old entry (fsync(2): "Calling fsync() does not necessarily
-// ensure that the entry in the directory containing the file has also
-// reached disk. For that an explicit fsync() on a file descriptor for the
-// directory is also needed.").
+// syncDirectory, syncs the directory. The temporary file is synced before
+// the rename, or a crash could leave the new name on an empty file; the
+// directory after it, or a power loss could bring back the old entry.
 func replaceFile(path string, data []byte, syncDirectory bool) (err error) {
 	dir := filepath.Dir(path)
-	// WithTempDir keeps the temp file on path's file system: renameio would
-	// otherwise use os.TempDir() when it shares the device, and a rename is
-	// only atomic within one directory's file system.
-	t, err := renameio.NewPendingFile(path, renameio.WithTempDir(dir), renameio.WithStaticPermissions(0o600))
+	f, tmp, err := createTemp(path)
 	if err != nil {
-		return pathErr("create temp file", path, err)
+		return err
 	}
 	defer func() {
-		if cerr := t.Cleanup(); cerr != nil && err == nil {
-			err = pathErr("remove temp file", t.Name(), cerr)
+		if err == nil {
+			return
+		}
+		if f != nil {
+			err = errors.Join(err, f.Close())
+		}
+		if rerr := fsys.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			err = errors.Join(err, pathErr("remove temp file", tmp, rerr))
 		}
 	}()
-	if _, err := t.Write(data); err != nil {
+	if _, err := fsys.Write(f, data); err != nil {
 		return pathErr("write", path, err)
 	}
 	if err := hook(stepTempWrite); err != nil {
 		return &fs.PathError{Op: "write", Path: path, Err: err}
 	}
-	// CloseAtomicallyReplace syncs the temporary file before its rename
-	// (without the sync, a crash could leave the new name on an empty
-	// file). Only a failure-injection test, which must stop between the
-	// sync and the rename, syncs it here first.
-	if afterStep != nil {
-		if err := t.Sync(); err != nil {
-			return pathErr("sync", path, err)
-		}
-		if err := hook(stepTempSync); err != nil {
-			return &fs.PathError{Op: "sync", Path: path, Err: err}
-		}
+	if err := fsys.Sync(f); err != nil {
+		return pathErr("sync", path, err)
 	}
-	if err := t.CloseAtomicallyReplace(); err != nil {
+	if err := hook(stepTempSync); err != nil {
+		return &fs.PathError{Op: "sync", Path: path, Err: err}
+	}
+	cerr := f.Close()
+	f = nil
+	if cerr != nil {
+		return pathErr("close temp file", tmp, cerr)
+	}
+	if err := fsys.Rename(tmp, path); err != nil {
 		return pathErr("replace", path, err)
 	}
 	if err := hook(stepRename); err != nil {
@@ -105,19 +106,53 @@ func replaceFile(path string, data []byte, syncDirectory bool) (err error) {
 	return nil
 }
 
+// createTemp creates a new file beside path named "." + its base name +
+// random digits (the pattern removeStaleTemps looks for), 0600, with
+// O_EXCL so that it is surely new and surely ours.
+func createTemp(path string) (*os.File, string, error) {
+	dir, base := filepath.Split(path)
+	for range 100 {
+		tmp := filepath.Join(dir, "."+base+strconv.FormatUint(rand.Uint64(), 10))
+		f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, "", pathErr("create temp file", path, err)
+		}
+		return f, tmp, nil
+	}
+	return nil, "", &fs.PathError{Op: "create temp file", Path: path, Err: errors.New("no free temporary name")}
+}
+
 // syncDir makes the entries of dir durable.
 func syncDir(dir string) error {
-	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_CLOEXEC|syscall.O_DIRECTORY, 0)
-	if err != nil {
+	if err := fsys.SyncDir(dir); err != nil {
 		return pathErr("sync dir", dir, err)
 	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if serr != nil {
-		return pathErr("sync dir", dir, serr)
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents, 0700, like os.MkdirAll,
+// and fails if it exists and is not a directory.
+func mkdirAll(dir string) error {
+	fi, err := os.Stat(dir)
+	if err == nil {
+		if !fi.IsDir() {
+			return syscall.ENOTDIR
+		}
+		return nil
 	}
-	if cerr != nil {
-		return pathErr("close dir", dir, cerr)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAll(parent); err != nil {
+			return err
+		}
+	}
+	if err := fsys.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
 	}
 	return nil
 }

@@ -387,7 +387,7 @@ func RotateLogs(dir string, retention time.Duration, now time.Time) ([]string, e
 			// Left by a crash before its rename, so its plain file is still
 			// there. (A rotation of that day running in another process
 			// would fail at its rename and keep its plain file.)
-			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, pathErr("remove stale log", path, err))
 			}
 		}
@@ -443,7 +443,7 @@ func rotateLog(dir, path string) (ok bool, err error) {
 	if err := syncDir(dir); err != nil {
 		return false, err
 	}
-	if err := os.Remove(path); err != nil {
+	if err := fsys.Remove(path); err != nil {
 		return false, pathErr("remove log", path, err)
 	}
 	return true, syncDir(dir)
@@ -488,7 +488,7 @@ func compareGz(gzPath string, f *os.File) (rel gzRelation, err error) {
 	case io.EOF:
 		// Whoever wrote it may not have synced it: do so before the plain
 		// file goes.
-		if err := g.Sync(); err != nil {
+		if err := fsys.Sync(g); err != nil {
 			return 0, pathErr("sync log", gzPath, err)
 		}
 		return gzSame, nil
@@ -502,10 +502,10 @@ func compareGz(gzPath string, f *os.File) (rel gzRelation, err error) {
 func writeGz(gzPath string, plain *os.File, keepOld bool) (err error) {
 	tmp := gzPath + ".tmp"
 	// O_EXCL after removing a stale one, so that the mode is surely ours.
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return pathErr("remove stale log", tmp, err)
 	}
-	t, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, logFileMode)
+	t, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, logFileMode)
 	if err != nil {
 		return pathErr("create log", tmp, err)
 	}
@@ -514,12 +514,12 @@ func writeGz(gzPath string, plain *os.File, keepOld bool) (err error) {
 			if t != nil {
 				err = errors.Join(err, t.Close())
 			}
-			if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			if rerr := fsys.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 				err = errors.Join(err, rerr)
 			}
 		}
 	}()
-	zw := gzip.NewWriter(t)
+	zw := gzip.NewWriter(fileWriter{t})
 	if keepOld {
 		if err := copyGz(zw, gzPath); err != nil {
 			return err
@@ -531,7 +531,7 @@ func writeGz(gzPath string, plain *os.File, keepOld bool) (err error) {
 	if err := zw.Close(); err != nil {
 		return pathErr("write log", tmp, err)
 	}
-	if err := t.Sync(); err != nil {
+	if err := fsys.Sync(t); err != nil {
 		return pathErr("sync log", tmp, err)
 	}
 	cerr := t.Close()
@@ -539,7 +539,7 @@ func writeGz(gzPath string, plain *os.File, keepOld bool) (err error) {
 	if cerr != nil {
 		return pathErr("close log", tmp, cerr)
 	}
-	if err := os.Rename(tmp, gzPath); err != nil {
+	if err := fsys.Rename(tmp, gzPath); err != nil {
 		return pathErr("rename log", tmp, err)
 	}
 	return nil
@@ -633,7 +633,7 @@ func (l *eventLog) append(now time.Time, lines ...[]byte) (err error) {
 	}
 	for _, ln := range lines {
 		buf = append(append(buf, ln...), '\n')
-		if _, err := f.Write(buf); err != nil {
+		if _, err := fsys.Write(f, buf); err != nil {
 			return pathErr("write log", path, err)
 		}
 		buf = buf[:0]
@@ -641,7 +641,7 @@ func (l *eventLog) append(now time.Time, lines ...[]byte) (err error) {
 	if err := hook(stepLogWrite); err != nil {
 		return pathErr("write log", path, err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := fsys.Sync(f); err != nil {
 		return pathErr("sync log", path, err)
 	}
 	if err := hook(stepLogSync); err != nil {
@@ -658,12 +658,12 @@ func (l *eventLog) append(now time.Time, lines ...[]byte) (err error) {
 // directory as needed, and returns it locked, with its size.
 func (l *eventLog) open(path string) (*os.File, int64, error) {
 	for range logOpenAttempts {
-		f, err := os.OpenFile(path, logAppendFlags, logFileMode)
+		f, err := fsys.OpenFile(path, logAppendFlags, logFileMode)
 		if errors.Is(err, fs.ErrNotExist) {
 			if err := l.mkdir(); err != nil {
 				return nil, 0, err
 			}
-			f, err = os.OpenFile(path, logAppendFlags, logFileMode)
+			f, err = fsys.OpenFile(path, logAppendFlags, logFileMode)
 		}
 		if err != nil {
 			return nil, 0, l.openErr(path, err)
@@ -705,7 +705,7 @@ func (l *eventLog) openErr(path string, err error) error {
 
 // mkdir creates the log directory 0700 and makes its entry durable.
 func (l *eventLog) mkdir() error {
-	if err := os.MkdirAll(l.dir, logDirMode); err != nil {
+	if err := mkdirAll(l.dir); err != nil {
 		return pathErr("create log dir", l.dir, err)
 	}
 	return syncDir(filepath.Dir(l.dir))

@@ -7,3 +7,17 @@ func SetAfterStep(fn func(step string) error) (restore func()) {
 	afterStep = func(s step) error { return fn(string(s)) }
 	return func() { afterStep = nil }
 }
+
+// FileSystem is the seam the library's changes to disk go through.
+type FileSystem = fileSystem
+
+// OSFS is the real file system, for a FileSystem that wraps it.
+type OSFS = osFS
+
+// SetFileSystem puts f in the seam; the returned function restores the
+// previous one. Tests that use it must not run in parallel.
+func SetFileSystem(f FileSystem) (restore func()) {
+	old := fsys
+	fsys = f
+	return func() { fsys = old }
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -78,7 +77,7 @@ func New(dir string, opts ...Option) (*Machine, error) {
 
 // mkdir creates dir 0700 if it is missing and fails if it is not a directory.
 func mkdir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirAll(dir); err != nil {
 		return pathErr("mkdir", dir, err)
 	}
 	return nil

@@ -23,7 +23,7 @@ type lockFile struct {
 // openLock opens (creating 0600) the lock file. O_NOFOLLOW refuses a symlink
 // planted at path, so the lock never touches a file somewhere else.
 func openLock(path string) (*lockFile, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			err = errors.New("is a symbolic link; refusing to follow it")

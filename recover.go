@@ -210,7 +210,7 @@ func removeStaleTemps(path string) error {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := fsys.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return pathErr("remove stale temp", p, err)
 		}
 	}

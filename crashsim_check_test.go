@@ -1,0 +1,365 @@
+package lifecycle_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/iai-mcp/lifecycle"
+	"github.com/stretchr/testify/require"
+)
+
+// simClock is a workload's wall clock: each reading is a second after the
+// last, and a workload may set it anywhere, back included.
+type simClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *simClock) read() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Second)
+	return c.now
+}
+
+func (c *simClock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// simAck is an operation that returned without error: what the state file
+// held when it returned (nil: no state file), after ops operations.
+type simAck struct {
+	ops   int
+	what  string
+	state []byte
+}
+
+// simRun is a workload being recorded.
+type simRun struct {
+	t     *testing.T
+	rec   *recorder
+	dir   string // the lifecycle directory
+	clock *simClock
+	opts  []lifecycle.Option
+	acks  []simAck
+}
+
+func (s *simRun) stateBytes() []byte {
+	data, err := os.ReadFile(filepath.Join(s.dir, lifecycle.DefaultStateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	require.NoError(s.t, err)
+	return data
+}
+
+func (s *simRun) ack(what string) {
+	s.acks = append(s.acks, simAck{ops: s.rec.ops(), what: what, state: s.stateBytes()})
+}
+
+func (s *simRun) newMachine() *lifecycle.Machine {
+	m, err := lifecycle.New(s.dir, s.opts...)
+	require.NoError(s.t, err)
+	s.ack("New")
+	return m
+}
+
+func (s *simRun) dispatch(m *lifecycle.Machine, ev lifecycle.Event, g lifecycle.Guards) {
+	_, err := m.Dispatch(ev, g)
+	require.NoError(s.t, err)
+	s.ack(string(ev))
+}
+
+// simEvent is a step of a scripted workload.
+type simEvent struct {
+	ev lifecycle.Event
+	g  lifecycle.Guards
+}
+
+// aDay is the events of a daemon's idle day: through every state and back.
+var aDay = []simEvent{
+	{lifecycle.Idle5Min, lifecycle.Guards{}},
+	{lifecycle.HeartbeatRefresh, lifecycle.Guards{}},
+	{lifecycle.Tick, lifecycle.Guards{}},
+	{lifecycle.Idle5Min, lifecycle.Guards{}},
+	{lifecycle.Idle30Min, lifecycle.Guards{SleepEligible: true}},
+	{lifecycle.SleepCycleDone, lifecycle.Guards{StillIdle: true}},
+	{lifecycle.WakeSignal, lifecycle.Guards{}},
+	{lifecycle.RequestArrived, lifecycle.Guards{}},
+}
+
+// simWorkload is a scripted workload: setup prepares the root (all of it
+// durable) before recording starts, run is recorded.
+type simWorkload struct {
+	name  string
+	sub   string // the lifecycle directory, relative to the root
+	start time.Time
+	opts  []lifecycle.Option
+	setup func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option)
+	run   func(s *simRun)
+}
+
+// simStats counts crash states and what was wrong with them.
+type simStats struct {
+	states     int
+	violations map[string]int
+	examples   map[string]string
+}
+
+func (st *simStats) add(o simStats) {
+	st.states += o.states
+	for k, v := range o.violations {
+		st.violations[k] += v
+		if _, ok := st.examples[k]; !ok {
+			st.examples[k] = o.examples[k]
+		}
+	}
+}
+
+func (st *simStats) report() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d crash states", st.states)
+	keys := make([]string, 0, len(st.violations))
+	for k := range st.violations {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "\n  %6d  %s\n          e.g. %s", st.violations[k], k, st.examples[k])
+	}
+	return b.String()
+}
+
+// The kinds of violation the checker counts.
+const (
+	vStateBehind    = "C1: the state file alone holds less than the acknowledged record"
+	vStateCorrupt   = "C1: the state file alone does not load"
+	vNewFails       = "New fails on the crash state"
+	vAckLost        = "C1: an acknowledged operation is lost after recovery"
+	vRecordMoved    = "C3: recovery changed current_state, since_ts, transition_seq or wrapper_event_seq"
+	vInvariant      = "C2: after recovery the log's seqs are not 1..N, chained, N = transition_seq, last to = current_state"
+	vNextInvariant  = "C2/C4: after recovery and one more transition"
+	vTempLeft       = "a temporary state file is left after recovery"
+	vNextDispatches = "the next dispatch fails"
+)
+
+// runWorkload records w once and checks up to perPoint crash states at
+// every stride-th operation.
+func runWorkload(t *testing.T, w simWorkload, perPoint, stride int) simStats {
+	root := simTempDir(t)
+	clock := &simClock{now: w.start}
+	opts := append([]lifecycle.Option{lifecycle.WithClock(clock.read)}, w.opts...)
+	dir := filepath.Join(root, w.sub)
+	if w.setup != nil {
+		w.setup(t, dir, clock, opts)
+	}
+	rec := newRecorder(t, root)
+	s := &simRun{t: t, rec: rec, dir: dir, clock: clock, opts: opts}
+	initial := simAck{state: s.stateBytes(), what: "setup"}
+	restore := lifecycle.SetFileSystem(rec)
+	w.run(s)
+	restore()
+	end := clock.read()
+
+	st := simStats{violations: map[string]int{}, examples: map[string]string{}}
+	rng := rand.New(rand.NewPCG(1, uint64(len(w.name))))
+	states := simTempDir(t)
+	n := 0
+	for k := 0; k < len(rec.snaps); k += stride {
+		// The acknowledged operation: the last one complete by operation k.
+		allowed := []simAck{initial}
+		for i, a := range s.acks {
+			if a.ops <= k {
+				allowed = s.acks[i:]
+			}
+		}
+		where := fmt.Sprintf("%s, crash after operation %d", w.name, k)
+		if k > 0 {
+			where += " (" + rec.what[k-1] + ")"
+		}
+		for _, c := range crashChoices(rec.snaps[k], perPoint, rng) {
+			n++
+			cs := filepath.Join(states, fmt.Sprint(n))
+			materialize(t, rec.snaps[k], c, cs)
+			clock.set(end)
+			for _, v := range checkCrashState(filepath.Join(cs, w.sub), allowed, opts) {
+				st.violations[v.kind]++
+				if _, ok := st.examples[v.kind]; !ok {
+					st.examples[v.kind] = where + ": " + v.msg
+				}
+			}
+			require.NoError(t, os.RemoveAll(cs))
+			st.states++
+		}
+	}
+	return st
+}
+
+type violation struct{ kind, msg string }
+
+// checkCrashState checks C1, C2 and C3 on one crash state.
+func checkCrashState(dir string, allowed []simAck, opts []lifecycle.Option) (vs []violation) {
+	fail := func(kind, msg string) []violation { return append(vs, violation{kind, msg}) }
+	statePath := filepath.Join(dir, lifecycle.DefaultStateFile)
+	before, err := os.ReadFile(statePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		before = nil
+	} else if err != nil {
+		return fail(vStateCorrupt, err.Error())
+	}
+	// C1, read as a Python tool would: before any Machine.
+	ok := false
+	for _, a := range allowed {
+		if bytes.Equal(a.state, before) {
+			ok = true
+		}
+	}
+	acked := allowed[0]
+	if !ok {
+		vs = fail(vStateBehind, fmt.Sprintf("after %q the state file holds %s", acked.what, brief(before)))
+	}
+	if before != nil {
+		if _, err := lifecycle.LoadState(statePath); err != nil {
+			return fail(vStateCorrupt, err.Error())
+		}
+	}
+
+	m, err := lifecycle.New(dir, opts...)
+	if err != nil {
+		return fail(vNewFails, err.Error())
+	}
+	if err := m.Close(); err != nil {
+		return fail(vNewFails, err.Error())
+	}
+	after, err := lifecycle.LoadState(statePath)
+	if err != nil {
+		return fail(vNewFails, err.Error())
+	}
+	if before != nil {
+		var was lifecycle.Record
+		if err := json.Unmarshal(before, &was); err != nil {
+			return fail(vStateCorrupt, err.Error())
+		}
+		if was.CurrentState != after.CurrentState || !was.SinceTS.Equal(after.SinceTS) ||
+			was.TransitionSeq != after.TransitionSeq || was.WrapperEventSeq != after.WrapperEventSeq {
+			vs = fail(vRecordMoved, fmt.Sprintf("%s seq %d -> %s seq %d", was.CurrentState, was.TransitionSeq, after.CurrentState, after.TransitionSeq))
+		}
+	}
+	if acked.state != nil {
+		var want lifecycle.Record
+		if err := json.Unmarshal(acked.state, &want); err != nil {
+			return fail(vAckLost, err.Error())
+		}
+		if after.TransitionSeq < want.TransitionSeq || after.WrapperEventSeq < want.WrapperEventSeq {
+			vs = fail(vAckLost, fmt.Sprintf("after %q: acknowledged seq %d, wrapper_event_seq %d; recovered %d, %d",
+				acked.what, want.TransitionSeq, want.WrapperEventSeq, after.TransitionSeq, after.WrapperEventSeq))
+		}
+	}
+	if err := simInvariants(dir); err != nil {
+		if strings.Contains(err.Error(), "temporary") {
+			return fail(vTempLeft, err.Error())
+		}
+		vs = fail(vInvariant, err.Error())
+	}
+
+	// And the machine carries on: one more transition, in seq.
+	m, err = lifecycle.New(dir, opts...)
+	if err != nil {
+		return fail(vNextDispatches, err.Error())
+	}
+	ev := lifecycle.RequestArrived
+	if after.CurrentState == lifecycle.Wake {
+		ev = lifecycle.Idle5Min
+	}
+	_, err = m.Dispatch(ev, lifecycle.Guards{})
+	err = errors.Join(err, m.Close())
+	if err != nil {
+		return fail(vNextDispatches, err.Error())
+	}
+	if err := simInvariants(dir); err != nil {
+		return fail(vNextInvariant, err.Error())
+	}
+	return vs
+}
+
+func brief(state []byte) string {
+	if state == nil {
+		return "no file"
+	}
+	var r lifecycle.Record
+	if err := json.Unmarshal(state, &r); err != nil {
+		return fmt.Sprintf("%q", state)
+	}
+	return fmt.Sprintf("%s, transition_seq %d, wrapper_event_seq %d", r.CurrentState, r.TransitionSeq, r.WrapperEventSeq)
+}
+
+// simInvariants is C2 for a directory only the library writes: the
+// state_transition lines that carry a seq are, in seq order, exactly 1..N,
+// chained from WAKE; N is transition_seq; the last to is current_state; no
+// temporary state file is left.
+func simInvariants(dir string) error {
+	rec, err := lifecycle.LoadState(filepath.Join(dir, lifecycle.DefaultStateFile))
+	if err != nil {
+		return err
+	}
+	type line struct {
+		From, To lifecycle.State
+		Seq      *int64
+	}
+	var lines []line
+	_, err = lifecycle.ReadLog(filepath.Join(dir, lifecycle.DefaultLogDir), lifecycle.LogQuery{Kind: "state_transition"},
+		func(e lifecycle.LogEntry) error {
+			var l line
+			if err := json.Unmarshal(e.Raw, &l); err != nil {
+				return err
+			}
+			if l.Seq != nil {
+				lines = append(lines, l)
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	slices.SortStableFunc(lines, func(a, b line) int { return int(*a.Seq - *b.Seq) })
+	prev := lifecycle.Wake
+	for i, l := range lines {
+		if *l.Seq != int64(i+1) {
+			return fmt.Errorf("line %d of %d has seq %d", i+1, len(lines), *l.Seq)
+		}
+		if l.From != prev {
+			return fmt.Errorf("seq %d is from %s, the previous line went to %s", *l.Seq, l.From, prev)
+		}
+		prev = l.To
+	}
+	if int64(len(lines)) != rec.TransitionSeq {
+		return fmt.Errorf("the log has %d transitions, transition_seq is %d", len(lines), rec.TransitionSeq)
+	}
+	if prev != rec.CurrentState {
+		return fmt.Errorf("the last transition went to %s, the state is %s", prev, rec.CurrentState)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "."+lifecycle.DefaultStateFile) {
+			return fmt.Errorf("temporary file %s left", e.Name())
+		}
+	}
+	return nil
+}

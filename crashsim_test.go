@@ -1,0 +1,479 @@
+package lifecycle_test
+
+import (
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/iai-mcp/lifecycle"
+	"github.com/stretchr/testify/require"
+)
+
+// The crash simulator. A recorder in the library's file-system seam does
+// every operation for real and keeps, beside it, a model of what a power
+// loss may keep of it: a file's data as of its last fsync plus the writes
+// since, and a directory's entries as of its last fsync plus the entry
+// changes (create, mkdir, rename, remove) since. A crash state is the model
+// at one point of a workload with any subset of each directory's unsynced
+// entry changes kept, and each file's unsynced writes kept up to some point,
+// the last of them possibly torn. Synced data and synced entries always
+// survive; the root (the test's directory) is durable.
+
+// simNode is a file or a directory of the model. Its byte slices are never
+// changed in place, so a snapshot may share them.
+type simNode struct {
+	dir bool
+	// A file's content now, as of its last fsync, and the writes since.
+	data, durable []byte
+	writes        []simWrite
+	// A directory's entries now, as of its last fsync, and the changes since.
+	entries, durableEntries map[string]int
+	changes                 []entryChange
+}
+
+type simWrite struct {
+	off      int64
+	data     []byte
+	truncate bool // a truncation to off instead of a write
+}
+
+type changeKind int
+
+const (
+	addEntry changeKind = iota // create or mkdir
+	moveEntry
+	removeEntry
+)
+
+type entryChange struct {
+	kind          changeKind
+	name, newName string
+	node          int
+}
+
+// simModel is the whole tree; node 0 is the root.
+type simModel struct{ nodes []*simNode }
+
+func (m *simModel) clone() *simModel {
+	c := &simModel{nodes: make([]*simNode, len(m.nodes))}
+	for i, n := range m.nodes {
+		cp := *n
+		cp.writes = slices.Clone(n.writes)
+		cp.changes = slices.Clone(n.changes)
+		if n.dir {
+			cp.entries = cloneEntries(n.entries)
+			cp.durableEntries = cloneEntries(n.durableEntries)
+		}
+		c.nodes[i] = &cp
+	}
+	return c
+}
+
+func cloneEntries(e map[string]int) map[string]int {
+	c := make(map[string]int, len(e))
+	for k, v := range e {
+		c[k] = v
+	}
+	return c
+}
+
+func (m *simModel) add(n *simNode) int {
+	m.nodes = append(m.nodes, n)
+	return len(m.nodes) - 1
+}
+
+func applyWrite(data []byte, w simWrite) []byte {
+	if w.truncate {
+		if int64(len(data)) >= w.off {
+			return slices.Clone(data[:w.off])
+		}
+		return append(slices.Clone(data), make([]byte, w.off-int64(len(data)))...)
+	}
+	end := w.off + int64(len(w.data))
+	out := slices.Clone(data)
+	if int64(len(out)) < end {
+		out = append(out, make([]byte, end-int64(len(out)))...)
+	}
+	copy(out[w.off:], w.data)
+	return out
+}
+
+func applyChange(entries map[string]int, c entryChange) {
+	switch c.kind {
+	case addEntry:
+		entries[c.name] = c.node
+	case moveEntry:
+		if entries[c.name] == c.node {
+			delete(entries, c.name)
+		}
+		entries[c.newName] = c.node
+	case removeEntry:
+		delete(entries, c.name)
+	}
+}
+
+// recorder is the seam's implementation during a recorded workload.
+type recorder struct {
+	lifecycle.OSFS
+	root string
+
+	mu    sync.Mutex
+	model *simModel
+	files map[*os.File]int // open files and their nodes
+	snaps []*simModel      // snaps[i]: the model after i operations
+	what  []string         // what[i]: operation i, for messages
+}
+
+// newRecorder models the tree under root as it is now, all of it durable.
+func newRecorder(t *testing.T, root string) *recorder {
+	r := &recorder{root: root, model: &simModel{}, files: map[*os.File]int{}}
+	var walk func(path string) int
+	walk = func(path string) int {
+		fi, err := os.Lstat(path)
+		require.NoError(t, err)
+		if !fi.IsDir() {
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			return r.model.add(&simNode{data: data, durable: data})
+		}
+		n := &simNode{dir: true, entries: map[string]int{}}
+		id := r.model.add(n)
+		ents, err := os.ReadDir(path)
+		require.NoError(t, err)
+		for _, e := range ents {
+			n.entries[e.Name()] = walk(filepath.Join(path, e.Name()))
+		}
+		n.durableEntries = cloneEntries(n.entries)
+		return id
+	}
+	walk(root)
+	r.snaps = []*simModel{r.model.clone()}
+	return r
+}
+
+// ops is how many operations have been recorded.
+func (r *recorder) ops() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.snaps) - 1
+}
+
+func (r *recorder) done(what string) {
+	r.snaps = append(r.snaps, r.model.clone())
+	r.what = append(r.what, what)
+}
+
+// rel is path relative to the root, for messages.
+func (r *recorder) rel(path string) string {
+	if rel, err := filepath.Rel(r.root, path); err == nil {
+		return rel
+	}
+	return path
+}
+
+// lookup returns the node of dir's entry name and dir's node, or -1s for a
+// path outside the model.
+func (r *recorder) lookup(path string) (parent int, name string, node int) {
+	rel, err := filepath.Rel(r.root, path)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+		return -1, "", -1
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	cur := 0
+	for _, p := range parts[:len(parts)-1] {
+		n := r.model.nodes[cur]
+		next, ok := n.entries[p]
+		if !ok || !n.dir {
+			return -1, "", -1
+		}
+		cur = next
+	}
+	name = parts[len(parts)-1]
+	if !r.model.nodes[cur].dir {
+		return -1, "", -1
+	}
+	if id, ok := r.model.nodes[cur].entries[name]; ok {
+		return cur, name, id
+	}
+	return cur, name, -1
+}
+
+func (r *recorder) change(dir int, c entryChange) {
+	n := r.model.nodes[dir]
+	n.changes = append(n.changes, c)
+	applyChange(n.entries, c)
+}
+
+func (r *recorder) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f, err := r.OSFS.OpenFile(name, flag, perm)
+	if err != nil {
+		return f, err
+	}
+	parent, base, node := r.lookup(name)
+	if parent < 0 {
+		return f, nil
+	}
+	if node < 0 {
+		node = r.model.add(&simNode{})
+		r.change(parent, entryChange{kind: addEntry, name: base, node: node})
+		r.done("create " + r.rel(name))
+	}
+	r.files[f] = node
+	return f, nil
+}
+
+func (r *recorder) write(f *os.File, w simWrite) {
+	node, ok := r.files[f]
+	if !ok {
+		return
+	}
+	n := r.model.nodes[node]
+	n.writes = append(n.writes, w)
+	n.data = applyWrite(n.data, w)
+	what := "write "
+	if w.truncate {
+		what = "truncate "
+	}
+	r.done(what + r.rel(f.Name()))
+}
+
+func (r *recorder) Write(f *os.File, p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	off, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, err
+	}
+	n, err := r.OSFS.Write(f, p)
+	if n > 0 {
+		if off2, serr := f.Seek(0, io.SeekCurrent); serr == nil {
+			off = off2 - int64(n) // O_APPEND writes at the end, wherever the offset was
+		}
+		r.write(f, simWrite{off: off, data: slices.Clone(p[:n])})
+	}
+	return n, err
+}
+
+func (r *recorder) WriteAt(f *os.File, p []byte, off int64) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, err := r.OSFS.WriteAt(f, p, off)
+	if n > 0 {
+		r.write(f, simWrite{off: off, data: slices.Clone(p[:n])})
+	}
+	return n, err
+}
+
+func (r *recorder) Truncate(f *os.File, size int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.OSFS.Truncate(f, size); err != nil {
+		return err
+	}
+	r.write(f, simWrite{off: size, truncate: true})
+	return nil
+}
+
+func (r *recorder) Sync(f *os.File) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.OSFS.Sync(f); err != nil {
+		return err
+	}
+	if node, ok := r.files[f]; ok {
+		n := r.model.nodes[node]
+		n.durable, n.writes = n.data, nil
+		r.done("fsync " + r.rel(f.Name()))
+	}
+	return nil
+}
+
+func (r *recorder) SyncDir(dir string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.OSFS.SyncDir(dir); err != nil {
+		return err
+	}
+	node := 0
+	if filepath.Clean(dir) != filepath.Clean(r.root) {
+		_, _, node = r.lookup(dir)
+	}
+	if node >= 0 {
+		n := r.model.nodes[node]
+		n.durableEntries, n.changes = cloneEntries(n.entries), nil
+		r.done("fsync dir " + r.rel(dir))
+	}
+	return nil
+}
+
+func (r *recorder) Rename(oldpath, newpath string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.OSFS.Rename(oldpath, newpath); err != nil {
+		return err
+	}
+	op, oname, node := r.lookup(oldpath)
+	np, nname, _ := r.lookup(newpath)
+	if node < 0 || np < 0 {
+		return nil
+	}
+	if op == np {
+		r.change(op, entryChange{kind: moveEntry, name: oname, newName: nname, node: node})
+	} else {
+		r.change(op, entryChange{kind: removeEntry, name: oname, node: node})
+		r.change(np, entryChange{kind: addEntry, name: nname, node: node})
+	}
+	r.done("rename " + r.rel(oldpath) + " " + r.rel(newpath))
+	return nil
+}
+
+func (r *recorder) Mkdir(name string, perm fs.FileMode) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.OSFS.Mkdir(name, perm); err != nil {
+		return err
+	}
+	if parent, base, _ := r.lookup(name); parent >= 0 {
+		n := &simNode{dir: true, entries: map[string]int{}, durableEntries: map[string]int{}}
+		r.change(parent, entryChange{kind: addEntry, name: base, node: r.model.add(n)})
+		r.done("mkdir " + r.rel(name))
+	}
+	return nil
+}
+
+func (r *recorder) Remove(name string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	parent, base, node := r.lookup(name)
+	if err := r.OSFS.Remove(name); err != nil {
+		return err
+	}
+	if node >= 0 {
+		r.change(parent, entryChange{kind: removeEntry, name: base, node: node})
+		r.done("remove " + r.rel(name))
+	}
+	return nil
+}
+
+// crashChoice is one crash state of a snapshot: for each directory with
+// unsynced changes, which of them survive (a bit mask, in order); for each
+// file with unsynced writes, how many survive whole and whether the next is
+// torn in half.
+type crashChoice struct {
+	kept  map[int]uint64
+	whole map[int]int
+	torn  map[int]bool
+}
+
+// crashChoices lists up to limit crash states of m: every combination when
+// there are at most limit, else the two extremes (all lost, all kept) and a
+// random sample drawn with rng.
+func crashChoices(m *simModel, limit int, rng *rand.Rand) []crashChoice {
+	type axis struct {
+		node    int
+		dir     bool
+		options int
+	}
+	var axes []axis
+	total := 1
+	for id, n := range m.nodes {
+		switch {
+		case n.dir && len(n.changes) > 0:
+			k := min(len(n.changes), 16)
+			axes = append(axes, axis{id, true, 1 << k})
+		case !n.dir && len(n.writes) > 0:
+			axes = append(axes, axis{id, false, 2*len(n.writes) + 1})
+		default:
+			continue
+		}
+		total = min(total*axes[len(axes)-1].options, 1<<30)
+	}
+	choice := func(pick func(a axis) int) crashChoice {
+		c := crashChoice{kept: map[int]uint64{}, whole: map[int]int{}, torn: map[int]bool{}}
+		for _, a := range axes {
+			v := pick(a)
+			if a.dir {
+				c.kept[a.node] = uint64(v)
+				continue
+			}
+			// 0, 2, 4, ...: that many writes whole; odd: the next one torn.
+			c.whole[a.node], c.torn[a.node] = v/2, v%2 == 1
+		}
+		return c
+	}
+	var out []crashChoice
+	if total <= limit {
+		for i := range total {
+			rest := i
+			out = append(out, choice(func(a axis) int {
+				v := rest % a.options
+				rest /= a.options
+				return v
+			}))
+		}
+		return out
+	}
+	out = append(out, choice(func(axis) int { return 0 }), choice(func(a axis) int { return a.options - 1 }))
+	for len(out) < limit {
+		out = append(out, choice(func(a axis) int { return rng.IntN(a.options) }))
+	}
+	return out
+}
+
+// materialize writes the crash state c of m into dst, which must not exist.
+func materialize(t *testing.T, m *simModel, c crashChoice, dst string) {
+	var write func(node int, path string)
+	write = func(id int, path string) {
+		n := m.nodes[id]
+		if !n.dir {
+			data := n.durable
+			for i := range c.whole[id] {
+				data = applyWrite(data, n.writes[i])
+			}
+			if w := c.whole[id]; c.torn[id] && w < len(n.writes) {
+				torn := n.writes[w]
+				if !torn.truncate {
+					torn.data = torn.data[:len(torn.data)/2]
+				}
+				data = applyWrite(data, torn)
+			}
+			require.NoError(t, os.WriteFile(path, data, 0o600))
+			return
+		}
+		require.NoError(t, os.Mkdir(path, 0o700))
+		entries := cloneEntries(n.durableEntries)
+		for i, ch := range n.changes {
+			if i < 64 && c.kept[id]&(1<<i) != 0 {
+				applyChange(entries, ch)
+			}
+		}
+		for name, child := range entries {
+			write(child, filepath.Join(path, name))
+		}
+	}
+	write(0, dst)
+}
+
+// simTempDir is a fresh directory for crash states: on tmpfs when there is
+// one, where the many fsyncs of recovery cost nothing.
+func simTempDir(t *testing.T) string {
+	base := ""
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		base = "/dev/shm"
+	}
+	dir, err := os.MkdirTemp(base, "lifecycle-crashsim-")
+	if err != nil && base != "" {
+		dir, err = os.MkdirTemp("", "lifecycle-crashsim-")
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, os.RemoveAll(dir)) })
+	return dir
+}

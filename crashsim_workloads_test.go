@@ -1,0 +1,146 @@
+package lifecycle_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/iai-mcp/lifecycle"
+	"github.com/stretchr/testify/require"
+)
+
+// simDay0 is the first day of the workloads, a few seconds before midnight
+// so that they cross it.
+var simDay0 = time.Date(2026, 11, 25, 23, 59, 0, 0, time.UTC)
+
+func simWorkloads() []simWorkload {
+	day := func(s *simRun, m *lifecycle.Machine) {
+		for _, e := range aDay {
+			s.dispatch(m, e.ev, e.g)
+		}
+	}
+	history := func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option) {
+		m, err := lifecycle.New(dir, opts...)
+		require.NoError(t, err)
+		for _, e := range aDay[:5] {
+			_, err := m.Dispatch(e.ev, e.g)
+			require.NoError(t, err)
+		}
+		require.NoError(t, m.Close())
+	}
+	ws := []simWorkload{
+		{
+			name: "New on a missing directory, a day, Update",
+			sub:  "a/b/lc", start: simDay0,
+			run: func(s *simRun) {
+				m := s.newMachine()
+				day(s, m)
+				_, err := m.Update(func(r *lifecycle.Record) error {
+					r.SleepCycleProgress = []byte(`{"step":1}`)
+					return nil
+				})
+				require.NoError(s.t, err)
+				s.ack("Update")
+				s.dispatch(m, lifecycle.Idle5Min, lifecycle.Guards{})
+				require.NoError(s.t, m.Close())
+			},
+		},
+		{
+			name: "New on an existing directory, a day",
+			sub:  "lc", start: simDay0, setup: history,
+			run: func(s *simRun) {
+				m := s.newMachine()
+				day(s, m)
+				require.NoError(s.t, m.Close())
+			},
+		},
+		{
+			name: "the clock steps back across midnight",
+			sub:  "lc", start: simDay0.Add(40 * time.Second), setup: history,
+			run: func(s *simRun) {
+				m := s.newMachine()
+				s.dispatch(m, lifecycle.Idle30Min, lifecycle.Guards{SleepEligible: true})
+				s.dispatch(m, lifecycle.RequestArrived, lifecycle.Guards{})
+				s.clock.set(simDay0) // back to the day before
+				s.dispatch(m, lifecycle.Idle5Min, lifecycle.Guards{})
+				s.dispatch(m, lifecycle.HeartbeatRefresh, lifecycle.Guards{})
+				require.NoError(s.t, m.Close())
+				m = s.newMachine() // a restart, still on the day before
+				s.dispatch(m, lifecycle.Idle5Min, lifecycle.Guards{})
+				require.NoError(s.t, m.Close())
+			},
+		},
+		{
+			name: "rotation, and a clock 40 days ahead for one start",
+			sub:  "lc", start: simDay0, opts: []lifecycle.Option{lifecycle.WithRetention(24 * time.Hour)},
+			setup: func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option) {
+				history(t, dir, clock, opts)
+				clock.set(simDay0.Add(2 * 24 * time.Hour))
+				history(t, dir, clock, opts) // two days later: rotates the first
+			},
+			run: func(s *simRun) {
+				back := s.clock.read()
+				s.clock.set(back.Add(40 * 24 * time.Hour))
+				m := s.newMachine() // rotates today's file too
+				require.NoError(s.t, m.Close())
+				s.clock.set(back)
+				m = s.newMachine()
+				s.dispatch(m, lifecycle.RequestArrived, lifecycle.Guards{})
+				s.dispatch(m, lifecycle.Idle5Min, lifecycle.Guards{})
+				require.NoError(s.t, m.Close())
+			},
+		},
+	}
+	// A crash during recovery: a dispatch failed at each step of its write,
+	// then the next Machine recovers, recorded.
+	for _, step := range []string{"temp write", "temp fsync", "rename", "dir fsync", "log write", "log fsync"} {
+		ws = append(ws, simWorkload{
+			name: "recovery after a failure at " + step,
+			sub:  "lc", start: simDay0,
+			setup: func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option) {
+				history(t, dir, clock, opts)
+				m, err := lifecycle.New(dir, opts...)
+				require.NoError(t, err)
+				restore := lifecycle.SetAfterStep(func(s string) error {
+					if s == step {
+						return errInjected
+					}
+					return nil
+				})
+				_, err = m.Dispatch(lifecycle.SleepCycleDone, lifecycle.Guards{StillIdle: true})
+				restore()
+				if err != nil {
+					require.ErrorIs(t, err, errInjected)
+				}
+				require.NoError(t, m.Close())
+			},
+			run: func(s *simRun) {
+				m := s.newMachine()
+				s.dispatch(m, lifecycle.RequestArrived, lifecycle.Guards{})
+				require.NoError(s.t, m.Close())
+			},
+		})
+	}
+	return ws
+}
+
+// TestCrashSimulator crashes every workload at every operation of the
+// library's durable writes, in every way the power-loss model allows (up to
+// a sample per operation), and checks C1, C2 and C3 on each crash state;
+// see crashsim_test.go for the model.
+func TestCrashSimulator(t *testing.T) {
+	perPoint, stride, want := 160, 1, 10_000
+	if testing.Short() {
+		perPoint, stride, want = 4, 3, 0
+	}
+	total := simStats{violations: map[string]int{}, examples: map[string]string{}}
+	for _, w := range simWorkloads() {
+		t.Run(w.name, func(t *testing.T) {
+			st := runWorkload(t, w, perPoint, stride)
+			t.Logf("%s", st.report())
+			total.add(st)
+		})
+	}
+	t.Logf("all workloads: %s", total.report())
+	require.Empty(t, total.violations, total.report())
+	require.GreaterOrEqual(t, total.states, want)
+}
