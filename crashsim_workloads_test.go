@@ -1,6 +1,8 @@
 package lifecycle_test
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -12,7 +14,7 @@ import (
 // so that they cross it.
 var simDay0 = time.Date(2026, 11, 25, 23, 59, 0, 0, time.UTC)
 
-func simWorkloads() []simWorkload {
+func simWorkloads(randomLives int) []simWorkload {
 	day := func(s *simRun, m *lifecycle.Machine) {
 		for _, e := range aDay {
 			s.dispatch(m, e.ev, e.g)
@@ -120,7 +122,47 @@ func simWorkloads() []simWorkload {
 			},
 		})
 	}
+	for seed := range uint64(randomLives) {
+		ws = append(ws, randomWorkload(seed))
+	}
 	return ws
+}
+
+// randomWorkload is a long random life: every event with random guards,
+// Updates, restarts, and a clock that runs on, steps back across midnight
+// or jumps ahead for a while, with rotation on.
+func randomWorkload(seed uint64) simWorkload {
+	return simWorkload{
+		name: fmt.Sprintf("random life %d", seed),
+		sub:  "lc", start: simDay0.Add(-time.Hour),
+		opts: []lifecycle.Option{lifecycle.WithRetention(48 * time.Hour)},
+		run: func(s *simRun) {
+			rng := rand.New(rand.NewPCG(seed, 7))
+			events := lifecycle.Events()
+			m := s.newMachine()
+			for range 70 {
+				switch r := rng.IntN(100); {
+				case r < 5:
+					require.NoError(s.t, m.Close())
+					m = s.newMachine()
+				case r < 10:
+					now := s.clock.read()
+					s.clock.set(now.Add(time.Duration(rng.IntN(72)-24) * time.Hour))
+				case r < 15:
+					_, err := m.Update(func(rec *lifecycle.Record) error {
+						rec.SleepCycleProgress = []byte(fmt.Sprintf(`{"step":%d}`, rng.IntN(9)))
+						return nil
+					})
+					require.NoError(s.t, err)
+					s.ack("Update")
+				default:
+					g := lifecycle.Guards{SleepEligible: rng.IntN(2) == 0, StillIdle: rng.IntN(2) == 0}
+					s.dispatch(m, events[rng.IntN(len(events))], g)
+				}
+			}
+			require.NoError(s.t, m.Close())
+		},
+	}
 }
 
 // TestCrashSimulator crashes every workload at every operation of the
@@ -128,12 +170,12 @@ func simWorkloads() []simWorkload {
 // a sample per operation), and checks C1, C2 and C3 on each crash state;
 // see crashsim_test.go for the model.
 func TestCrashSimulator(t *testing.T) {
-	perPoint, stride, want := 160, 1, 10_000
+	perPoint, stride, lives, want := 160, 1, 24, 10_000
 	if testing.Short() {
-		perPoint, stride, want = 4, 3, 0
+		perPoint, stride, lives, want = 4, 3, 2, 0
 	}
 	total := simStats{violations: map[string]int{}, examples: map[string]string{}}
-	for _, w := range simWorkloads() {
+	for _, w := range simWorkloads(lives) {
 		t.Run(w.name, func(t *testing.T) {
 			st := runWorkload(t, w, perPoint, stride)
 			t.Logf("%s", st.report())

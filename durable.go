@@ -134,7 +134,10 @@ func syncDir(dir string) error {
 }
 
 // mkdirAll creates dir and its missing parents, 0700, like os.MkdirAll,
-// and fails if it exists and is not a directory.
+// and fails if it exists and is not a directory. Each directory it creates
+// is made durable (its parent synced) before anything goes into it: a file
+// synced inside a directory whose own entry a power loss undoes is lost
+// with it.
 func mkdirAll(dir string) error {
 	fi, err := os.Stat(dir)
 	if err == nil {
@@ -151,8 +154,11 @@ func mkdirAll(dir string) error {
 			return err
 		}
 	}
-	if err := fsys.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := fsys.Mkdir(dir, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil // made meanwhile by another process, which syncs it
+		}
 		return err
 	}
-	return nil
+	return fsys.SyncDir(filepath.Dir(dir))
 }

@@ -111,9 +111,12 @@ func LogFiles(dir string) ([]LogFile, error) {
 // for each one that matches q. It never holds a whole file in memory.
 //
 // Only regular files named like LogFileName, with or without ".gz", are
-// read. When a day has both (a rotation stopped by a crash), the plain file
-// is the original and the only one read; files whose day lies outside
-// [q.Since, q.Until) are not opened. A missing dir reads as empty.
+// read; files whose day lies outside [q.Since, q.Until) are not opened. A
+// day may have both: a rotation stopped by a crash (the plain file starts
+// with the .gz's content, or is its tail), or a plain file made again after
+// the day was rotated (a clock that ran ahead, then was set right). Each
+// record is read once: from the plain file alone, the .gz alone, or the .gz
+// then the plain file. A missing dir reads as empty.
 //
 // A line that is not valid UTF-8, not a JSON object with a non-empty string
 // "event" and a timestamp "ts", or longer than 1 MiB is skipped, counted and
@@ -135,39 +138,78 @@ func ReadLog(dir string, q LogQuery, fn func(LogEntry) error) (LogStats, error) 
 		return st, pathErr("read log dir", dir, err)
 	}
 	for i, lf := range files {
-		if lf.kind == tmpLog {
-			continue
-		}
-		// The listing is sorted by name, so a day's plain file comes right
-		// before its .gz.
-		if lf.kind == gzLog && i > 0 && files[i-1].kind == plainLog && files[i-1].day.Equal(lf.day) {
-			continue
+		if lf.kind == tmpLog || lf.kind == gzLog && i > 0 && files[i-1].kind == plainLog && files[i-1].day.Equal(lf.day) {
+			continue // a day's .gz is read with its plain file, which comes first
 		}
 		if !q.Until.IsZero() && !lf.day.Before(q.Until) ||
 			!q.Since.IsZero() && !lf.day.Add(logDay).After(q.Since) {
 			continue
 		}
-		path, gz := filepath.Join(dir, lf.name), lf.kind == gzLog
-		f, err := os.OpenFile(path, logReadFlags, 0)
-		if errors.Is(err, fs.ErrNotExist) && !gz {
-			// Rotated since the listing: its records are in the .gz now.
-			path, gz = path+gzSuffix, true
-			f, err = os.OpenFile(path, logReadFlags, 0)
+		path := filepath.Join(dir, lf.name)
+		if lf.kind == gzLog {
+			if err := readLogPath(path, true, q, fn, &st); err != nil {
+				return st, err
+			}
+			continue
 		}
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed since the listing
-		}
-		if err != nil {
-			return st, pathErr("open log", path, err)
-		}
-		st.Files++
-		err = readLogFile(f, path, gz, q, fn, &st)
-		closeFile(f, path, &err)
-		if err != nil {
+		withGz := i+1 < len(files) && files[i+1].kind == gzLog && files[i+1].day.Equal(lf.day)
+		if err := readLogDay(path, withGz, q, fn, &st); err != nil {
 			return st, err
 		}
 	}
 	return st, nil
+}
+
+// readLogDay reads a day's plain file at path, and its .gz when withGz,
+// each record once.
+func readLogDay(path string, withGz bool, q LogQuery, fn func(LogEntry) error, st *LogStats) (err error) {
+	f, err := os.OpenFile(path, logReadFlags, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Rotated since the listing: its records are in the .gz now.
+		return readLogPath(path+gzSuffix, true, q, fn, st)
+	}
+	if err != nil {
+		return pathErr("open log", path, err)
+	}
+	defer closeFile(f, path, &err)
+	plain, gz := true, false
+	if withGz {
+		rel, rerr := relateGz(path+gzSuffix, f)
+		switch {
+		case rerr != nil || rel == gzDiffers:
+			gz = true // a corrupt .gz is read too: its lines count as malformed
+		case rel == gzHoldsPlain:
+			plain, gz = false, true
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return pathErr("read log", path, err)
+		}
+	}
+	if gz {
+		if err := readLogPath(path+gzSuffix, true, q, fn, st); err != nil {
+			return err
+		}
+	}
+	if !plain {
+		return nil
+	}
+	st.Files++
+	return readLogFile(f, path, false, q, fn, st)
+}
+
+// readLogPath opens and reads one log file; a file removed since the
+// listing reads as empty.
+func readLogPath(path string, gz bool, q LogQuery, fn func(LogEntry) error, st *LogStats) (err error) {
+	f, err := os.OpenFile(path, logReadFlags, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return pathErr("open log", path, err)
+	}
+	defer closeFile(f, path, &err)
+	st.Files++
+	return readLogFile(f, path, gz, q, fn, st)
 }
 
 // readLogFile streams the lines of one open log file to fn.
@@ -403,6 +445,7 @@ const (
 	gzSame               // a crash after the rename: the .gz is complete
 	gzPrefix             // the plain file grew after such a crash
 	gzDiffers            // the plain file was made again after a rotation
+	gzHoldsPlain         // a crash after such a file was merged into the .gz
 )
 
 // rotateLog compresses the plain log file at path into path.gz and removes
@@ -427,11 +470,16 @@ func rotateLog(dir, path string) (ok bool, err error) {
 		return false, nil
 	}
 	gzPath := path + gzSuffix
-	rel, err := compareGz(gzPath, f)
+	rel, err := relateGz(gzPath, f)
 	if err != nil {
 		return false, err
 	}
-	if rel != gzSame {
+	if rel == gzHoldsPlain {
+		if err := syncFile(gzPath); err != nil {
+			return false, err
+		}
+	}
+	if rel != gzSame && rel != gzHoldsPlain {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return false, pathErr("read log", path, err)
 		}
@@ -447,6 +495,90 @@ func rotateLog(dir, path string) (ok bool, err error) {
 		return false, pathErr("remove log", path, err)
 	}
 	return true, syncDir(dir)
+}
+
+// relateGz tells how the .gz at gzPath relates to the plain file f, read
+// from its start; f's offset is left anywhere.
+func relateGz(gzPath string, f *os.File) (gzRelation, error) {
+	rel, err := compareGz(gzPath, f)
+	if err != nil || rel != gzDiffers {
+		return rel, err
+	}
+	holds, err := gzEndsWith(gzPath, f)
+	if err != nil || !holds {
+		return gzDiffers, err
+	}
+	return gzHoldsPlain, nil
+}
+
+// gzEndsWith reports whether the decompressed .gz at gzPath ends with the
+// whole content of f. It reads the .gz twice: once for its length, once to
+// compare its tail.
+func gzEndsWith(gzPath string, f *os.File) (bool, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return false, pathErr("stat log", f.Name(), err)
+	}
+	total, err := gzDo(gzPath, func(zr io.Reader) (int64, error) { return io.Copy(io.Discard, zr) })
+	if err != nil || fi.Size() > total {
+		return false, err
+	}
+	same, err := gzDo(gzPath, func(zr io.Reader) (int64, error) {
+		if _, err := io.CopyN(io.Discard, zr, total-fi.Size()); err != nil {
+			return 0, err
+		}
+		a, b := make([]byte, logBufSize), make([]byte, logBufSize)
+		for off := int64(0); ; {
+			n, rerr := io.ReadFull(zr, a)
+			if n > 0 {
+				if _, err := f.ReadAt(b[:n], off); err != nil {
+					return 0, pathErr("read log", f.Name(), err)
+				}
+				if !bytes.Equal(a[:n], b[:n]) {
+					return 0, nil
+				}
+				off += int64(n)
+			}
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+				return 1, nil
+			}
+			if rerr != nil {
+				return 0, rerr
+			}
+		}
+	})
+	return same == 1, err
+}
+
+// gzDo opens the .gz at path and runs fn on its decompressed stream.
+func gzDo(path string, fn func(io.Reader) (int64, error)) (n int64, err error) {
+	g, err := os.OpenFile(path, logReadFlags, 0)
+	if err != nil {
+		return 0, pathErr("open log", path, err)
+	}
+	defer closeFile(g, path, &err)
+	zr, err := gzip.NewReader(g)
+	if err != nil {
+		return 0, gzReadErr(path, err)
+	}
+	n, err = fn(zr)
+	if err != nil {
+		return 0, gzReadErr(path, err)
+	}
+	return n, nil
+}
+
+// syncFile makes the content of the file at path durable.
+func syncFile(path string) (err error) {
+	f, err := fsys.OpenFile(path, logReadFlags, 0)
+	if err != nil {
+		return pathErr("open log", path, err)
+	}
+	defer closeFile(f, path, &err)
+	if err := fsys.Sync(f); err != nil {
+		return pathErr("sync log", path, err)
+	}
+	return nil
 }
 
 // compareGz reads the .gz at gzPath and the plain file f side by side.
@@ -597,35 +729,56 @@ type eventLog struct {
 }
 
 // append writes each line (compact JSON, no newline) to the file for now's
-// UTC day, one write per line, under an exclusive flock on that file, then
-// syncs it, and the directory too when the file is new. A torn last line
-// left by a crash is ended first so that no record is glued onto it. Errors
-// are *fs.PathError values naming the file.
-func (l *eventLog) append(now time.Time, lines ...[]byte) (err error) {
+// UTC day; see logAppender.
+func (l *eventLog) append(now time.Time, lines ...[]byte) error {
+	if err := checkLines(filepath.Join(l.dir, LogFileName(now)), lines); err != nil {
+		return err
+	}
+	a, err := l.openAppender(now)
+	if err != nil {
+		return err
+	}
+	return errors.Join(a.append(lines...), a.close())
+}
+
+// logAppender is a log file open for appending, under an exclusive flock on
+// the file, so that a rotation waits for it.
+type logAppender struct {
+	f    *os.File
+	path string
+	dir  string
+	size int64 // when opened: 0 is a new file, whose entry needs a sync
+}
+
+// openAppender opens (creating it and the log directory as needed) and
+// locks the file for now's UTC day. A dispatch opens it before it changes
+// the state file, so that a log it cannot write fails it before anything
+// has changed.
+func (l *eventLog) openAppender(now time.Time) (*logAppender, error) {
 	path := filepath.Join(l.dir, LogFileName(now))
-	for _, ln := range lines {
-		// Either would break the one-record-per-line format for every reader.
-		if len(ln) == 0 || bytes.IndexByte(ln, '\n') >= 0 {
-			return &fs.PathError{Op: "write log", Path: path, Err: errors.New("record is empty or contains a newline")}
-		}
+	f, size, err := l.open(path)
+	if err != nil {
+		return nil, err
+	}
+	return &logAppender{f: f, path: path, dir: l.dir, size: size}, nil
+}
+
+// append writes each line, one write per line, then syncs the file, and the
+// directory too when the file is new. A torn last line left by a crash is
+// ended first so that no record is glued onto it. Errors are *fs.PathError
+// values naming the file.
+func (a *logAppender) append(lines ...[]byte) error {
+	if err := checkLines(a.path, lines); err != nil {
+		return err
 	}
 	if len(lines) == 0 {
 		return nil
 	}
-	f, size, err := l.open(path)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = pathErr("close log", path, cerr)
-		}
-	}()
 	var buf []byte
-	if size > 0 {
+	if a.size > 0 {
 		var last [1]byte
-		if _, err := f.ReadAt(last[:], size-1); err != nil {
-			return pathErr("read log", path, err)
+		if _, err := a.f.ReadAt(last[:], a.size-1); err != nil {
+			return pathErr("read log", a.path, err)
 		}
 		if last[0] != '\n' {
 			buf = append(buf, '\n')
@@ -633,23 +786,42 @@ func (l *eventLog) append(now time.Time, lines ...[]byte) (err error) {
 	}
 	for _, ln := range lines {
 		buf = append(append(buf, ln...), '\n')
-		if _, err := fsys.Write(f, buf); err != nil {
-			return pathErr("write log", path, err)
+		if _, err := fsys.Write(a.f, buf); err != nil {
+			return pathErr("write log", a.path, err)
 		}
 		buf = buf[:0]
 	}
 	if err := hook(stepLogWrite); err != nil {
-		return pathErr("write log", path, err)
+		return pathErr("write log", a.path, err)
 	}
-	if err := fsys.Sync(f); err != nil {
-		return pathErr("sync log", path, err)
+	if err := fsys.Sync(a.f); err != nil {
+		return pathErr("sync log", a.path, err)
 	}
 	if err := hook(stepLogSync); err != nil {
-		return pathErr("sync log", path, err)
+		return pathErr("sync log", a.path, err)
 	}
-	if size == 0 {
+	if a.size == 0 {
 		// A new directory entry is not durable until its directory is synced.
-		return syncDir(l.dir)
+		return syncDir(a.dir)
+	}
+	return nil
+}
+
+// checkLines refuses an empty line or one with a newline: either would
+// break the one-record-per-line format for every reader.
+func checkLines(path string, lines [][]byte) error {
+	for _, ln := range lines {
+		if len(ln) == 0 || bytes.IndexByte(ln, '\n') >= 0 {
+			return &fs.PathError{Op: "write log", Path: path, Err: errors.New("record is empty or contains a newline")}
+		}
+	}
+	return nil
+}
+
+// close releases the file and its flock.
+func (a *logAppender) close() error {
+	if err := a.f.Close(); err != nil {
+		return pathErr("close log", a.path, err)
 	}
 	return nil
 }

@@ -382,21 +382,38 @@ func TestReadLogGzip(t *testing.T) {
 	require.Equal(t, day1.Add(2*time.Hour), r.entries[1].Time)
 }
 
+// TestReadLogPlainAndGzSameDay: a day may have both files. A rotation
+// stopped after its rename leaves a .gz that is a prefix of the plain file
+// (the original); a plain file made again after a rotation (a clock set
+// ahead, then right) holds only later lines; a rotation that merged such a
+// file into the .gz and stopped before removing it leaves the plain file as
+// the .gz's tail. Each record is read once, whatever the case.
 func TestReadLogPlainAndGzSameDay(t *testing.T) {
-	dir := t.TempDir()
 	day0 := day1.Add(-24 * time.Hour)
 	old := record(day0, "old", "")
 	a := record(day1, "a", "")
 	b := record(day1.Add(time.Minute), "b", "")
-	writeFile(t, filepath.Join(dir, LogFileName(day0)+".gz"), gzipBytes(t, lines(old)))
-	// A rotation stopped after its rename: the plain file is the original.
-	writeFile(t, filepath.Join(dir, LogFileName(day1)+".gz"), gzipBytes(t, lines(a)))
-	writeFile(t, filepath.Join(dir, LogFileName(day1)), lines(a, b))
-
-	r := readAll(t, dir, LogQuery{})
-	require.Equal(t, []string{string(old), string(a), string(b)}, raws(r.entries))
-	require.Equal(t, 2, r.stats.Files)
-	require.Equal(t, filepath.Join(dir, LogFileName(day1)), r.entries[2].File)
+	for _, tc := range []struct {
+		name      string
+		gz, plain []byte
+		want      []string
+	}{
+		{"rotation stopped after its rename", lines(a), lines(a, b), []string{string(a), string(b)}},
+		{"rotation stopped, gz complete", lines(a, b), lines(a, b), []string{string(a), string(b)}},
+		{"plain file made again", lines(a), lines(b), []string{string(a), string(b)}},
+		{"merged, stopped before the removal", lines(a, b), lines(b), []string{string(a), string(b)}},
+		{"empty plain file made again", lines(a), nil, []string{string(a)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, LogFileName(day0)+".gz"), gzipBytes(t, lines(old)))
+			writeFile(t, filepath.Join(dir, LogFileName(day1)+".gz"), gzipBytes(t, tc.gz))
+			writeFile(t, filepath.Join(dir, LogFileName(day1)), tc.plain)
+			r := readAll(t, dir, LogQuery{})
+			require.Equal(t, append([]string{string(old)}, tc.want...), raws(r.entries))
+			require.Zero(t, r.stats.Malformed)
+		})
+	}
 }
 
 func TestReadLogSinceUntil(t *testing.T) {
@@ -683,6 +700,7 @@ func TestRotateLogsAfterCrash(t *testing.T) {
 		{name: "gz complete", plain: a, gz: a, want: a, wantEntries: 2},
 		{name: "plain grew since", plain: append(bytes.Clone(a), b...), gz: a, want: append(bytes.Clone(a), b...), wantEntries: 3},
 		{name: "plain made again", plain: b, gz: a, want: append(bytes.Clone(a), b...), wantEntries: 3},
+		{name: "merged, stopped before the removal", plain: b, gz: append(bytes.Clone(a), b...), want: append(bytes.Clone(a), b...), wantEntries: 3},
 		{name: "plain made again after a torn gz", plain: b, gz: tornA,
 			want: append(append(bytes.Clone(tornA), '\n'), b...), wantEntries: 3, wantMalformed: 1},
 		{name: "stale tmp", plain: a, tmp: []byte("half a gzip"), want: a, wantEntries: 2},

@@ -1,12 +1,12 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"strconv"
 	"time"
 )
 
@@ -20,17 +20,33 @@ type Machine struct {
 	log  eventLog
 
 	// Guarded by sem.
-	recovered  bool        // the log has been checked against the state file
-	rotatedDay int64       // the UTC day (since the epoch) whose rotation has run
-	cache      recordCache // the state file's last known version
-	poisoned   error       // the write error that ended this Machine
+	tidied     bool       // stale temporary state files removed
+	rotatedDay int64      // the UTC day (since the epoch) whose rotation has run
+	known      knownState // the state file's content as last read or written
+	buf        []byte     // for reading the state file
+	poisoned   error      // the write error that ended this Machine
 	closed     bool
 }
 
+// knownState is the state file as this Machine last read or wrote it: its
+// bytes, and the record they hold once reconciled with the log. A dispatch
+// that reads the same bytes again skips the decode; any other bytes are
+// decoded and reconciled afresh. Bytes, not file metadata: a file system
+// with coarse timestamps that reuses inode numbers can give two versions
+// the same inode, size and times.
+type knownState struct {
+	ok     bool
+	exists bool
+	data   []byte
+	rec    Record
+}
+
 // New opens the lifecycle directory dir, creating it (0700) and its log
-// directory if missing, and the lock file (0600). If no other process holds
-// the lock, it also rolls the state file forward from the log after a crash
-// and rotates old log files; otherwise the first dispatch does.
+// directory if missing, and the lock file (0600), each made durable (its
+// parent directory synced) before it is used. If no other process holds
+// the lock, it also reconciles the log with the state file after a crash
+// (see Recovery in the package documentation) and rotates old log files;
+// otherwise the first dispatch does.
 func New(dir string, opts ...Option) (*Machine, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -75,7 +91,8 @@ func New(dir string, opts ...Option) (*Machine, error) {
 	return m, nil
 }
 
-// mkdir creates dir 0700 if it is missing and fails if it is not a directory.
+// mkdir creates dir 0700 if it is missing, with its missing parents, each
+// made durable, and fails if it is not a directory.
 func mkdir(dir string) error {
 	if err := mkdirAll(dir); err != nil {
 		return pathErr("mkdir", dir, err)
@@ -105,8 +122,8 @@ func (m *Machine) Close() error {
 
 // Dispatch applies ev to the current state and returns the state after it.
 // If another process holds the lock it fails at once with ErrLocked. When it
-// returns without error, the transition (if any) is in the log and the state
-// file, both synced to disk.
+// returns without error, what it changed is on disk: the state file's content
+// and its directory entry, and a transition's log line, all synced.
 func (m *Machine) Dispatch(ev Event, g Guards) (State, error) {
 	return m.dispatch(context.Background(), false, ev, func(Record) Guards { return g })
 }
@@ -138,28 +155,28 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, guards func
 		out = next.CurrentState
 		if !changed {
 			if isActivity(ev) || rec.ShadowRun != next.ShadowRun {
-				return m.save(next, true)
+				return m.save(next)
 			}
 			return nil
 		}
-		// The log line goes first and is synced before the state file is
-		// replaced: it is the write-ahead record that recovery replays.
-		lines := [][]byte{transitionLine(now, rec.CurrentState, to, ev, next.TransitionSeq)}
-		if to == Hibernation && m.cfg.shadowRun {
-			lines = append(lines, shadowWarningLine(now))
-		}
-		if err := m.write(m.log.append(now, lines...)); err != nil {
+		// The state file first, synced with its directory entry, then the
+		// log line: the log never holds a transition that did not take
+		// effect, and the state file's last_transition says which line it
+		// is owed should a crash come between the two. See doc.go.
+		log, err := m.log.openAppender(now)
+		if err != nil {
 			return err
 		}
-		// No directory fsync: the synced log line already makes the
-		// transition durable, and should a power loss undo the rename,
-		// recovery replays the line. See doc.go, "Recovery".
-		if err := m.save(next, false); err != nil {
+		if err := m.save(next); err != nil {
+			return errors.Join(err, log.close())
+		}
+		lt := next.LastTransition
+		if err := m.write(errors.Join(log.append(transitionLines(lt, next.ShadowRun)...), log.close())); err != nil {
 			return err
 		}
-		m.cfg.logger.Info("lifecycle transition", "from", rec.CurrentState, "to", to,
-			"event", ev, "seq", next.TransitionSeq)
-		m.cfg.observers.queue(Transition{From: rec.CurrentState, To: to, Event: ev, Seq: next.TransitionSeq, Time: now})
+		m.cfg.logger.Info("lifecycle transition", "from", lt.From, "to", lt.To,
+			"event", lt.Event, "seq", lt.Seq)
+		m.cfg.observers.queue(*lt)
 		return nil
 	})
 	m.cfg.observers.deliver(m.cfg.logger) // outside the locks: see WithObserver
@@ -176,8 +193,6 @@ func isActivity(ev Event) bool {
 }
 
 // apply is the record a dispatch writes: bookkeeping, then the transition.
-// Recovery uses it too, to rebuild the record a crashed dispatch meant to
-// write.
 func apply(rec Record, ev Event, to State, changed bool, now time.Time, shadow bool) Record {
 	if isActivity(ev) {
 		rec.LastActivityTS = now
@@ -185,6 +200,7 @@ func apply(rec Record, ev Event, to State, changed bool, now time.Time, shadow b
 	}
 	rec.ShadowRun = shadow
 	if changed {
+		rec.LastTransition = &Transition{From: rec.CurrentState, To: to, Event: ev, Seq: rec.TransitionSeq + 1, Time: now}
 		rec.TransitionSeq++
 		rec.CurrentState = to
 		rec.SinceTS = now
@@ -218,9 +234,10 @@ func (m *Machine) update(ctx context.Context, wait bool, fn func(*Record) error)
 			return err
 		}
 		next.SinceTS, next.LastActivityTS = truncate(next.SinceTS), truncate(next.LastActivityTS)
-		if next.CurrentState != rec.CurrentState || !next.SinceTS.Equal(rec.SinceTS) || next.TransitionSeq != rec.TransitionSeq {
+		if next.CurrentState != rec.CurrentState || !next.SinceTS.Equal(rec.SinceTS) || next.TransitionSeq != rec.TransitionSeq ||
+			!sameTransition(next.LastTransition, rec.LastTransition) {
 			return &fs.PathError{Op: "update state", Path: m.cfg.statePath,
-				Err: fmt.Errorf("%w: current_state, since_ts and transition_seq change only through Dispatch", ErrInvalidRecord)}
+				Err: fmt.Errorf("%w: current_state, since_ts, transition_seq and last_transition change only through Dispatch", ErrInvalidRecord)}
 		}
 		if err := next.validate(m.cfg.table); err != nil {
 			return &fs.PathError{Op: "update state", Path: m.cfg.statePath, Err: err}
@@ -229,12 +246,19 @@ func (m *Machine) update(ctx context.Context, wait bool, fn func(*Record) error)
 		if next.Equal(rec) {
 			return nil
 		}
-		return m.save(next, true)
+		return m.save(next)
 	})
 	if err != nil {
 		return Record{}, err
 	}
 	return out, nil
+}
+
+func sameTransition(a, b *Transition) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.From == b.From && a.To == b.To && a.Event == b.Event && a.Seq == b.Seq && a.Time.Equal(b.Time)
 }
 
 // Snapshot reads the state file without taking the lock: the file is only
@@ -284,38 +308,45 @@ func (m *Machine) locked(ctx context.Context, wait bool, fn func(rec Record, now
 
 // write records a failed write or sync as the end of this Machine: after
 // one, what is on disk is only known to a fresh reader, so later calls fail
-// until a new Machine (which recovers from the log) takes over.
+// until a new Machine takes over.
 func (m *Machine) write(err error) error {
 	if err != nil {
 		m.poisoned = err
-		m.cache.clear()
+		m.known = knownState{}
 	}
 	return err
 }
 
-// save replaces the state file with rec and remembers it as the file's
-// content. syncDir false leaves the rename to be made durable by a later
-// directory sync or by recovery from the log.
-func (m *Machine) save(rec Record, syncDir bool) error {
-	if err := m.write(saveState(m.cfg.statePath, rec, m.cfg.table, syncDir)); err != nil {
+// save replaces the state file with rec, durably (the directory synced
+// too), and remembers its bytes.
+func (m *Machine) save(rec Record) error {
+	if err := rec.validate(m.cfg.table); err != nil {
+		return m.write(&fs.PathError{Op: "save state", Path: m.cfg.statePath, Err: err})
+	}
+	data, err := rec.fileBytes()
+	if err != nil {
+		return m.write(&fs.PathError{Op: "save state", Path: m.cfg.statePath, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)})
+	}
+	if err := m.write(replaceFile(m.cfg.statePath, data, true)); err != nil {
 		return err
 	}
-	m.cache.put(m.cfg.statePath, rec)
+	m.known = knownState{ok: true, exists: true, data: data, rec: rec}
 	return nil
 }
 
-// prepare loads the record under the lock. The first time, it first rolls
-// the state forward from the log; once a UTC day, it rotates old log files.
+// prepare loads the record under the lock: the first time after removing
+// the temporary files a crash left; once a UTC day after rotating old log
+// files.
 func (m *Machine) prepare(now time.Time) (Record, error) {
-	rec, err := m.load()
-	if err != nil {
-		return Record{}, err
-	}
-	if !m.recovered {
-		if rec, err = m.recover(rec); err != nil {
+	if !m.tidied {
+		if err := removeStaleTemps(m.cfg.statePath); err != nil {
 			return Record{}, err
 		}
-		m.recovered = true
+		m.tidied = true
+	}
+	rec, err := m.load(now)
+	if err != nil {
+		return Record{}, err
 	}
 	if day := now.Unix() / secondsPerDay; m.cfg.retention > 0 && day != m.rotatedDay {
 		m.rotatedDay = day
@@ -334,48 +365,41 @@ func (m *Machine) prepare(now time.Time) (Record, error) {
 
 const secondsPerDay = 24 * 60 * 60
 
-// load reads the state file, or takes the record from the cache when the
-// file is the version it came from: a stat instead of a read and a decode.
-func (m *Machine) load() (Record, error) {
-	id, exists, err := statID(m.cfg.statePath)
-	if err == nil && exists && m.cache.ok && id == m.cache.id {
-		return m.cache.rec, nil
-	}
-	// The ID is taken before the read: should the file change in between,
-	// the next stat differs and the record is read again.
-	rec, _, err := loadState(m.cfg.statePath, m.cfg.clock, m.cfg.table)
+// load reads the state file's bytes (every time: C6 of the contract) and
+// returns its record. Bytes this Machine last read or wrote give the record
+// it knows; others are decoded and reconciled with the log.
+func (m *Machine) load(now time.Time) (Record, error) {
+	data, exists, err := readStateInto(m.cfg.statePath, m.buf[:0])
 	if err != nil {
-		m.cache.clear()
+		m.known = knownState{}
 		return Record{}, err
 	}
-	m.cache = recordCache{id: id, rec: rec, ok: exists}
+	if cap(data) <= 64<<10 { // a huge file's buffer is not kept
+		m.buf = data
+	}
+	k := &m.known
+	if k.ok && k.exists == exists && bytes.Equal(k.data, data) {
+		if !exists {
+			// A missing file reads as a default record of now, with the
+			// seq learnt from the log.
+			rec := DefaultRecord(now)
+			rec.TransitionSeq = k.rec.TransitionSeq
+			return rec, nil
+		}
+		return k.rec, nil
+	}
+	rec, hasSeq := DefaultRecord(now), false
+	if exists {
+		rec, hasSeq, err = decodeRecordSeq(data, m.cfg.table)
+		if err != nil {
+			m.known = knownState{}
+			return Record{}, &fs.PathError{Op: "load state", Path: m.cfg.statePath, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
+		}
+	}
+	if err := m.reconcile(&rec, exists, hasSeq); err != nil {
+		m.known = knownState{}
+		return Record{}, err
+	}
+	m.known = knownState{ok: true, exists: exists, data: bytes.Clone(data), rec: rec}
 	return rec, nil
-}
-
-// transitionLine is a state_transition record of the event log.
-func transitionLine(now time.Time, from, to State, ev Event, seq int64) []byte {
-	b := make([]byte, 0, 160)
-	b = append(b, `{"ts":"`...)
-	b = appendTimestamp(b, now)
-	b = append(b, `","event":"state_transition","from":`...)
-	b = appendJSONString(b, string(from))
-	b = append(b, `,"to":`...)
-	b = appendJSONString(b, string(to))
-	b = append(b, `,"trigger":`...)
-	b = appendJSONString(b, string(ev))
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendInt(b, seq, 10)
-	return append(b, '}')
-}
-
-// shadowWarningLine records that a daemon in shadow run stayed up where it
-// would have exited.
-func shadowWarningLine(now time.Time) []byte {
-	b := make([]byte, 0, 256)
-	b = append(b, `{"ts":"`...)
-	b = appendTimestamp(b, now)
-	b = append(b, `","event":"shadow_run_warning","would_action":"hibernate_kill_process",`+
-		`"blocked_by":"shadow_run=True","note":"shadow run: the machine entered HIBERNATION `+
-		`but the daemon is expected to stay up; without shadow run it would exit"}`...)
-	return b
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -23,7 +24,7 @@ type lockFile struct {
 // openLock opens (creating 0600) the lock file. O_NOFOLLOW refuses a symlink
 // planted at path, so the lock never touches a file somewhere else.
 func openLock(path string) (*lockFile, error) {
-	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	f, err := openOrCreate(path)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
 			err = errors.New("is a symbolic link; refusing to follow it")
@@ -38,6 +39,30 @@ func openLock(path string) (*lockFile, error) {
 		return nil, errors.Join(pathErr("open lock", path, err), f.Close())
 	}
 	return &lockFile{f: f, path: path}, nil
+}
+
+// openOrCreate opens the file at path for reading and writing, creating it
+// 0600 if it is missing; a file it creates is made durable (its directory
+// synced) before it is used.
+func openOrCreate(path string) (*os.File, error) {
+	const flags = os.O_RDWR | syscall.O_CLOEXEC | unix.O_NOFOLLOW
+	for {
+		f, err := fsys.OpenFile(path, flags, 0)
+		if !errors.Is(err, fs.ErrNotExist) {
+			return f, err
+		}
+		f, err = fsys.OpenFile(path, flags|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue // created meanwhile by another process
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
+			return nil, errors.Join(err, f.Close())
+		}
+		return f, nil
+	}
 }
 
 // tryLock takes the exclusive lock or fails at once with ErrLocked.

@@ -4,20 +4,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
-	"time"
 )
-
-// Transition is one move of a Machine, as its observers see it.
-type Transition struct {
-	From, To State
-	Event    Event
-	// Seq is the record's transition_seq after the move, the "seq" of its
-	// state_transition log line.
-	Seq int64
-	// Time is the record's since_ts after the move (UTC, whole
-	// microseconds), the "ts" of its log line.
-	Time time.Time
-}
 
 // WithObserver adds fn to the functions the Machine calls after each
 // transition, once the transition is durable (in the log and the state

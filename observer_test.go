@@ -295,7 +295,8 @@ func TestObserverNotCalled(t *testing.T) {
 			lifecycle.WithObserver(func(tr lifecycle.Transition) { seen = append(seen, tr) }))
 		rec, err := m.Snapshot()
 		require.NoError(t, err)
-		require.Equal(t, lifecycle.Drowsy, rec.CurrentState, "rolled forward")
+		require.Equal(t, lifecycle.Drowsy, rec.CurrentState)
+		require.Len(t, logLines(t, dir), 1, "the owed line appended")
 		require.Empty(t, seen)
 		_, err = m.Dispatch(lifecycle.HeartbeatRefresh, lifecycle.Guards{})
 		require.NoError(t, err)
@@ -305,19 +306,20 @@ func TestObserverNotCalled(t *testing.T) {
 	})
 }
 
-// TestLoggerRecords: transitions, a roll-forward and a rotation are all
-// reported through the logger WithLogger gives.
+// TestLoggerRecords: transitions, a log line restored after a crash and a
+// rotation are all reported through the logger WithLogger gives.
 func TestLoggerRecords(t *testing.T) {
 	dir := t.TempDir()
 	crashedDispatch(t, dir, lifecycle.Idle5Min, lifecycle.Drowsy)
 	old := filepath.Join(dir, "logs", lifecycle.LogFileName(t0.AddDate(0, -2, 0)))
+	require.NoError(t, os.MkdirAll(filepath.Dir(old), 0o700))
 	require.NoError(t, os.WriteFile(old, []byte(`{"ts":"2026-09-25T10:00:00+00:00","event":"wrapper_event"}`+"\n"), 0o600))
 	logs := &capture{}
 	m := newMachine(t, dir, lifecycle.WithLogger(slog.New(logs)), lifecycle.WithClock(func() time.Time { return t0.Add(time.Minute) }))
 
-	rolled := logs.find("lifecycle state rolled forward from the log")
-	require.Len(t, rolled, 1)
-	require.Equal(t, map[string]string{"state": m.StatePath(), "from_seq": "0", "to_seq": "1", "to": "DROWSY"}, rolled[0].attrs)
+	restored := logs.find("lifecycle log line restored from the state file")
+	require.Len(t, restored, 1)
+	require.Equal(t, map[string]string{"state": m.StatePath(), "seq": "1", "from": "WAKE", "to": "DROWSY", "event": "idle_5min"}, restored[0].attrs)
 	rotated := logs.find("lifecycle log rotated")
 	require.Len(t, rotated, 1)
 	require.Equal(t, map[string]string{"file": old}, rotated[0].attrs)

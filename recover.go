@@ -1,198 +1,140 @@
 package lifecycle
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 )
 
-// loggedTransition is a state_transition line of the log.
-type loggedTransition struct {
-	Time    time.Time
-	From    State  `json:"from"`
-	To      State  `json:"to"`
-	Trigger Event  `json:"trigger"`
-	Seq     *int64 `json:"seq"` // absent in lines the Python original wrote
-}
-
-// recover rolls rec forward over the transitions that the log holds and the
-// state file lost: a dispatch that crashed after syncing its log line and
-// before its rename, or renames a power loss undid (a transition does not
-// sync the directory; the log line is its durable record). Each dispatch read
-// the record the previous one wrote, under the lock, so replaying the lines
-// in order rebuilds the records they meant to write. A line applies when its
-// seq is one past the record's transition_seq and its from is the record's
-// state; replay stops at the first line that does not.
-func (m *Machine) recover(rec Record) (Record, error) {
-	if err := removeStaleTemps(m.cfg.statePath); err != nil {
-		return Record{}, err
-	}
-	lines, err := transitionsAfter(m.cfg.logDir, rec.TransitionSeq)
-	if err != nil || len(lines) == 0 {
-		return rec, err
-	}
-	next := rec
-	applied := 0
-	for _, ln := range lines {
-		if *ln.Seq != next.TransitionSeq+1 || ln.From != next.CurrentState {
-			break
-		}
-		if err := m.checkRecovered(ln); err != nil {
-			return Record{}, err
-		}
-		next = apply(next, ln.Trigger, ln.To, true, ln.Time, next.ShadowRun)
-		applied++
-	}
-	if applied < len(lines) {
-		m.cfg.logger.Warn("lifecycle log holds transitions that do not follow the state file; not replaying them",
-			"state", m.cfg.statePath, "state_seq", next.TransitionSeq, "state", next.CurrentState,
-			"first_seq", *lines[applied].Seq, "first_from", lines[applied].From)
-	}
-	if applied == 0 {
-		return rec, nil
-	}
-	if err := m.save(next, true); err != nil {
-		return Record{}, err
-	}
-	m.cfg.logger.Info("lifecycle state rolled forward from the log", "state", m.cfg.statePath,
-		"from_seq", rec.TransitionSeq, "to_seq", next.TransitionSeq, "to", next.CurrentState)
-	return next, nil
-}
-
-// transitionsAfter returns, in log order, the state_transition lines that
-// follow the last one with a seq of at most seq (or without a seq: those the
-// Python tools write). It reads days from the newest back, and each day's
-// plain file from its end back, and stops at the first such line: a
-// recovery reads what follows the state file, not the whole log.
-func transitionsAfter(dir string, seq int64) ([]loggedTransition, error) {
-	days, err := logDays(dir)
-	if err != nil {
-		return nil, err
-	}
-	var after []loggedTransition
-	for i := len(days) - 1; i >= 0; i-- {
-		day, floor, err := dayTransitionsAfter(dir, days[i], seq)
+// The state file is written before the log, so after any crash the log
+// lacks at most the line of the state file's own last transition, and never
+// holds a transition the state file did not take. reconcile is what a
+// Machine does with a state file it did not write itself (the first it
+// reads, or one another process wrote): it appends that line if the log
+// lacks it, and after a reset learns the log's highest seq. It never
+// changes the state file: the record stays as its writer left it.
+func (m *Machine) reconcile(rec *Record, exists, hasSeq bool) error {
+	if !exists || !hasSeq {
+		// A reset: no state file, or one that lost count (a default record
+		// the Python tools wrote). The next transition's seq must still be
+		// above every seq in the log, and nothing but the log knows them.
+		top, err := maxLoggedSeq(m.cfg.logDir)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		after = append(day, after...)
-		if floor {
-			break
-		}
+		rec.TransitionSeq = max(rec.TransitionSeq, top)
+		return nil
 	}
-	return after, nil
-}
-
-// dayTransitionsAfter returns the day's state_transition lines after its
-// last one with a seq of at most seq; floor reports whether the day has
-// such a line.
-func dayTransitionsAfter(dir string, day time.Time, seq int64) (after []loggedTransition, floor bool, err error) {
-	// keep sorts one line: false once it is the floor.
-	keep := func(e LogEntry) bool {
-		var t loggedTransition
-		if json.Unmarshal(e.Raw, &t) != nil || t.Seq == nil || *t.Seq <= seq {
-			return false
-		}
-		t.Time = e.Time
-		after = append(after, t)
-		return true
+	lt := rec.LastTransition
+	if lt == nil || lt.Seq != rec.TransitionSeq {
+		return nil
 	}
-	path := filepath.Join(dir, LogFileName(day))
-	f, err := os.OpenFile(path, logReadFlags, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		// Only the .gz is left, which cannot be read backwards: read it all.
-		q := LogQuery{Since: day, Until: day.Add(24 * time.Hour), Kind: "state_transition"}
-		_, err := ReadLog(dir, q, func(e LogEntry) error {
-			if !keep(e) {
-				after, floor = after[:0], true
-			}
-			return nil
-		})
-		return after, floor, err
-	}
-	if err != nil {
-		return nil, false, pathErr("open log", path, err)
-	}
-	defer closeFile(f, path, &err)
-	err = scanBackward(f, func(line []byte) bool {
-		t, ev, perr := parseLogLine(line)
-		if perr != nil || ev != "state_transition" {
-			return true
-		}
-		floor = !keep(LogEntry{Time: t, Event: ev, Raw: line})
-		return !floor
-	})
-	if err != nil {
-		return nil, false, pathErr("read log", path, err)
-	}
-	slices.Reverse(after)
-	return after, floor, nil
-}
-
-// scanBackward calls fn with each line of f, the last first, without its
-// newline, until fn returns false. Lines longer than maxLogLine are skipped,
-// so memory stays bounded whatever the file holds.
-func scanBackward(f *os.File, fn func(line []byte) bool) error {
-	fi, err := f.Stat()
+	logged, above, err := m.log.hasSeq(lt.Time, lt.Seq)
 	if err != nil {
 		return err
 	}
-	const chunk = 64 << 10
-	var carry []byte // the start of the file's part not yet split into lines: a line's tail
-	long := false    // carry's line is too long and is being skipped
-	for pos := fi.Size(); pos > 0; {
-		n := min(int64(chunk), pos)
-		pos -= n
-		data := make([]byte, n, n+int64(len(carry)))
-		if _, err := f.ReadAt(data, pos); err != nil {
-			return err
-		}
-		data = append(data, carry...)
-		end := len(data)
-		for {
-			i := bytes.LastIndexByte(data[:end], '\n')
-			if i < 0 {
-				break
-			}
-			line := data[i+1 : end]
-			if !long && len(line) > 0 && len(line) <= maxLogLine && !fn(line) {
-				return nil
-			}
-			end, long = i, false
-		}
-		carry = data[:end]
-		if len(carry) > maxLogLine {
-			carry, long = nil, true
-		}
+	if above > rec.TransitionSeq {
+		// The log went on after this record: a state file restored from a
+		// backup, or lines an earlier version logged before its state file.
+		// The record stays; its next transition takes the next free seq.
+		m.cfg.logger.Warn("lifecycle log holds transitions after the state file's; not replaying them",
+			"state", m.cfg.statePath, "transition_seq", rec.TransitionSeq, "log_seq", above)
+		rec.TransitionSeq = above
 	}
-	if !long && len(carry) > 0 && len(carry) <= maxLogLine {
-		fn(carry)
+	if logged {
+		return nil
 	}
+	if err := m.write(m.log.append(lt.Time, transitionLines(lt, rec.ShadowRun)...)); err != nil {
+		return err
+	}
+	m.cfg.logger.Info("lifecycle log line restored from the state file", "state", m.cfg.statePath,
+		"seq", lt.Seq, "from", lt.From, "to", lt.To, "event", lt.Event)
 	return nil
 }
 
-// logDays lists the UTC days that have a log file, oldest first.
-func logDays(dir string) ([]time.Time, error) {
-	files, err := listLogs(dir)
+// maxLoggedSeq is the highest seq of the state_transition lines in dir,
+// read from every file, plain and compressed, whatever their names' order:
+// a clock set back writes to a day already past.
+func maxLoggedSeq(dir string) (int64, error) {
+	var top int64
+	_, err := ReadLog(dir, LogQuery{Kind: "state_transition"}, func(e LogEntry) error {
+		if seq, ok := lineSeq(e.Raw); ok {
+			top = max(top, seq)
+		}
+		return nil
+	})
+	return top, err
+}
+
+// lineSeq reads the seq of a state_transition line; ok is false when it has
+// none (the Python tools write those).
+func lineSeq(line []byte) (int64, bool) {
+	var t loggedTransition
+	if json.Unmarshal(line, &t) != nil || t.Seq == nil {
+		return 0, false
+	}
+	return *t.Seq, true
+}
+
+// hasSeq reports whether the log holds the state_transition line seq, which
+// was written (if at all) to the file of day's UTC day: its plain file, read
+// from the end back to the first line with a seq not above seq, and its
+// rotated .gz. above is the highest seq it passed on the way, if any was
+// above seq.
+func (l *eventLog) hasSeq(day time.Time, seq int64) (found bool, above int64, err error) {
+	path := filepath.Join(l.dir, LogFileName(day))
+	f, err := os.OpenFile(path, logReadFlags, 0)
+	switch {
+	case err == nil:
+		serr := scanBackward(f, func(line []byte) bool {
+			_, ev, perr := parseLogLine(line)
+			if perr != nil || ev != "state_transition" {
+				return true
+			}
+			s, ok := lineSeq(line)
+			if !ok {
+				return true
+			}
+			if s > seq {
+				above = max(above, s)
+				return true
+			}
+			found = s == seq
+			return false
+		})
+		closeFile(f, path, &serr)
+		if serr != nil {
+			return false, 0, pathErr("read log", path, serr)
+		}
+		if found {
+			return true, above, nil
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return false, 0, pathErr("open log", path, err)
+	}
+	gz := path + gzSuffix
+	g, err := os.OpenFile(gz, logReadFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return false, above, nil
 	}
 	if err != nil {
-		return nil, err
+		return false, 0, pathErr("open log", gz, err)
 	}
-	var days []time.Time
-	for _, f := range files {
-		if f.kind != tmpLog && (len(days) == 0 || !days[len(days)-1].Equal(f.day)) {
-			days = append(days, f.day)
+	var st LogStats
+	err = readLogFile(g, gz, true, LogQuery{Kind: "state_transition"}, func(e LogEntry) error {
+		if s, ok := lineSeq(e.Raw); ok && s == seq {
+			found = true
+		} else if ok && s > seq {
+			above = max(above, s)
 		}
-	}
-	return days, nil
+		return nil
+	}, &st)
+	closeFile(g, gz, &err)
+	return found, above, err
 }
 
 // removeStaleTemps deletes the temporary files that writes of path left

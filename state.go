@@ -40,6 +40,13 @@ type Record struct {
 	// TransitionSeq counts the transitions ever logged; the log's
 	// state_transition lines carry the same number as "seq".
 	TransitionSeq int64
+	// LastTransition is the transition that set current_state, since_ts
+	// and transition_seq, or nil when no Machine of this library has made
+	// one. The state file carries it (as last_transition) so that the
+	// state file alone says which log line it is owed: a Machine that finds
+	// the line missing (its writer stopped between the two) appends it.
+	// Only Dispatch changes it.
+	LastTransition *Transition
 	// Extra holds the keys this library does not know, in file order.
 	Extra []Field
 }
@@ -82,6 +89,10 @@ func (r Record) Clone() Record {
 		s := *r.CrisisModeSinceTS
 		c.CrisisModeSinceTS = &s
 	}
+	if r.LastTransition != nil {
+		t := *r.LastTransition
+		c.LastTransition = &t
+	}
 	if r.Extra != nil {
 		c.Extra = make([]Field, len(r.Extra))
 		for i, f := range r.Extra {
@@ -96,7 +107,7 @@ var knownKeys = [...]string{
 	"current_state", "since_ts", "last_activity_ts", "wrapper_event_seq",
 	"sleep_cycle_progress", "quarantine", "shadow_run", "crisis_mode",
 	"crisis_mode_since_ts", "essential_variable_consecutive_breaches",
-	"essential_variable_consecutive_clears", "transition_seq",
+	"essential_variable_consecutive_clears", "transition_seq", lastTransitionKey,
 }
 
 func isKnownKey(k string) bool {
@@ -141,6 +152,12 @@ func (r Record) validate(t *Table) error {
 	} {
 		if c.n < 0 {
 			return bad("%s is %d, want a non-negative integer", c.key, c.n)
+		}
+	}
+	if lt := r.LastTransition; lt != nil {
+		if lt.From == "" || lt.To == "" || lt.Event == "" || lt.Seq < 1 || lt.Time.IsZero() ||
+			lt.Time.UTC().Year() < 1 || lt.Time.UTC().Year() > 9999 {
+			return bad("last_transition needs from, to, event, a seq of at least 1 and a time in years 1 to 9999")
 		}
 	}
 	if r.SleepCycleProgress != nil {
@@ -270,6 +287,11 @@ func (r Record) encode(indent string) ([]byte, error) {
 	b = strconv.AppendInt(b, r.EssentialVariableConsecutiveClears, 10)
 	key("transition_seq")
 	b = strconv.AppendInt(b, r.TransitionSeq, 10)
+	if r.LastTransition != nil {
+		if err := raw(lastTransitionKey, appendLastTransition(nil, r.LastTransition)); err != nil {
+			return nil, err
+		}
+	}
 	for _, f := range r.Extra {
 		if err := raw(f.Key, f.Value); err != nil {
 			return nil, err
@@ -367,29 +389,43 @@ func (r Record) fileBytes() ([]byte, error) {
 // decodeRecord parses and validates a state file's content; current_state
 // must be one of t's states.
 func decodeRecord(data []byte, t *Table) (Record, error) {
+	r, _, err := decodeRecordSeq(data, t)
+	return r, err
+}
+
+// decodeRecordSeq is decodeRecord, also reporting whether the file has a
+// transition_seq: a file without one (the Python tools make those) has
+// lost count of the transitions in the log.
+func decodeRecordSeq(data []byte, t *Table) (Record, bool, error) {
+	r, raw, err := decodeRecordRaw(data, t)
+	_, hasSeq := raw["transition_seq"]
+	return r, hasSeq, err
+}
+
+func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage, error) {
 	if !utf8.Valid(data) {
-		return Record{}, errors.New("not valid UTF-8")
+		return Record{}, nil, errors.New("not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return Record{}, fmt.Errorf("not JSON: %v", jsonErr(err))
+		return Record{}, nil, fmt.Errorf("not JSON: %v", jsonErr(err))
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return Record{}, fmt.Errorf("want a JSON object, found %v", tok)
+		return Record{}, nil, fmt.Errorf("want a JSON object, found %v", tok)
 	}
 	raw := make(map[string]json.RawMessage, len(knownKeys))
 	var extra []Field
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return Record{}, fmt.Errorf("not JSON: %v", jsonErr(err))
+			return Record{}, nil, fmt.Errorf("not JSON: %v", jsonErr(err))
 		}
 		key := tok.(string) // inside an object the decoder only yields string keys
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return Record{}, fmt.Errorf("not JSON: %v", jsonErr(err))
+			return Record{}, nil, fmt.Errorf("not JSON: %v", jsonErr(err))
 		}
 		if isKnownKey(key) {
 			raw[key] = v
@@ -400,10 +436,10 @@ func decodeRecord(data []byte, t *Table) (Record, error) {
 		extra = setField(extra, key, v)
 	}
 	if _, err := dec.Token(); err != nil {
-		return Record{}, fmt.Errorf("not JSON: %v", jsonErr(err))
+		return Record{}, nil, fmt.Errorf("not JSON: %v", jsonErr(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return Record{}, errors.New("not JSON: data after the object")
+		return Record{}, nil, errors.New("not JSON: data after the object")
 	}
 
 	var r Record
@@ -466,6 +502,13 @@ func decodeRecord(data []byte, t *Table) (Record, error) {
 			fail("crisis_mode", err)
 		}
 	}
+	if v, ok := raw[lastTransitionKey]; ok && !isNull(v) {
+		if lt, err := decodeLastTransition(v); err != nil {
+			fail(lastTransitionKey, err)
+		} else {
+			r.LastTransition = lt
+		}
+	}
 	if v, ok := raw["crisis_mode_since_ts"]; ok && !isNull(v) {
 		var s string
 		if err := json.Unmarshal(v, &s); err != nil {
@@ -478,7 +521,7 @@ func decodeRecord(data []byte, t *Table) (Record, error) {
 		extra[i].Value = compact(extra[i].Value)
 	}
 	r.Extra = extra
-	return r, errors.Join(errs...)
+	return r, raw, errors.Join(errs...)
 }
 
 func setField(fs []Field, key string, v json.RawMessage) []Field {
@@ -636,6 +679,63 @@ func readStateFile(path string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, unwrapPath(err))}
 	}
 	return data, nil
+}
+
+// readStateInto reads the state file at path into buf (reusing it when it
+// is large enough), as readStateFile does; a missing file is (nil, false,
+// nil).
+func readStateInto(path string, buf []byte) (data []byte, exists bool, err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, unwrapPath(err))}
+	}
+	data, err = readRegularInto(f, MaxStateSize, buf)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, true, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, unwrapPath(err))}
+	}
+	return data, true, nil
+}
+
+// readRegularInto is readRegular into buf.
+func readRegularInto(f *os.File, max int64, buf []byte) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("file is %d bytes, more than the %d allowed", fi.Size(), max)
+	}
+	// One byte more than the size, so that a file that grew since the stat
+	// is read to its end (or to max+1) in the same loop.
+	if want := int(fi.Size()) + 1; cap(buf) < want {
+		buf = make([]byte, 0, want)
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			return nil, fmt.Errorf("file grew past the %d bytes allowed", max)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // readRegular refuses anything but a regular file of at most max bytes, so

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"unicode"
@@ -549,18 +548,3 @@ func checkConfig(c *config) error {
 	return nil
 }
 
-// checkRecovered refuses to roll the state forward into a state the
-// Machine's table does not know: the log was written under another table,
-// and the record it describes is, for this Machine, a corrupt one.
-func (m *Machine) checkRecovered(last loggedTransition) error {
-	if _, err := m.cfg.table.ParseState(string(last.To)); err != nil {
-		seq := "?"
-		if last.Seq != nil {
-			seq = strconv.FormatInt(*last.Seq, 10)
-		}
-		return &fs.PathError{Op: "recover state", Path: m.cfg.statePath, Err: fmt.Errorf(
-			"%w: the logged transition seq %s (%s -> %s), which the state file lacks, leads to a state this Machine's table does not know: %w",
-			ErrCorruptState, seq, last.From, last.To, err)}
-	}
-	return nil
-}

@@ -306,21 +306,44 @@ func (w *watcher) load() {
 		return
 	}
 	if w.delivered && rec.TransitionSeq > w.last.TransitionSeq {
+		for _, t := range w.transitions(rec) {
+			w.queue = append(w.queue, WatchEvent{Kind: WatchTransition, Transition: t})
+		}
+	}
+	w.delivered, w.last, w.missing, w.lastErr = true, rec, !exists, ""
+	w.queue = append(w.queue, WatchEvent{Kind: WatchRecord, Record: rec.Clone()})
+}
+
+// transitions are those between the last record delivered and rec, in seq
+// order. The last one comes from rec itself (its last_transition), as the
+// state file is written before the log; the others from the log, first
+// from a day before the last record's since_ts on, then, should that miss
+// some (the clock was set back further), from the whole log.
+func (w *watcher) transitions(rec Record) []Transition {
+	upTo := rec.TransitionSeq
+	var last *Transition
+	if lt := rec.LastTransition; lt != nil && lt.Seq == upTo {
+		last, upTo = lt, upTo-1
+	}
+	var ts []Transition
+	if upTo > w.last.TransitionSeq {
 		// A missing file's default record has a made-up since_ts: read the
-		// whole log. Otherwise the next transition cannot be older than the
-		// last record's; a day's slack allows for a clock set back.
+		// whole log.
 		var since time.Time
 		if !w.missing {
 			since = w.last.SinceTS.Add(-logDay)
 		}
-		ts, err := readTransitions(w.logDir, w.table, w.last.TransitionSeq, rec.TransitionSeq, since)
-		for _, t := range ts {
-			w.queue = append(w.queue, WatchEvent{Kind: WatchTransition, Transition: t})
+		var err error
+		ts, err = readTransitions(w.logDir, w.table, w.last.TransitionSeq, upTo, since)
+		if err != nil && !since.IsZero() {
+			ts, err = readTransitions(w.logDir, w.table, w.last.TransitionSeq, upTo, time.Time{})
 		}
 		if err != nil {
 			w.report(err)
 		}
 	}
-	w.delivered, w.last, w.missing, w.lastErr = true, rec, !exists, ""
-	w.queue = append(w.queue, WatchEvent{Kind: WatchRecord, Record: rec.Clone()})
+	if last != nil {
+		ts = append(ts, *last)
+	}
+	return ts
 }
