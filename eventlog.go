@@ -441,11 +441,11 @@ func RotateLogs(dir string, retention time.Duration, now time.Time) ([]string, e
 type gzRelation int
 
 const (
-	gzMissing gzRelation = iota
-	gzSame               // a crash after the rename: the .gz is complete
-	gzPrefix             // the plain file grew after such a crash
-	gzDiffers            // the plain file was made again after a rotation
-	gzHoldsPlain         // a crash after such a file was merged into the .gz
+	gzMissing    gzRelation = iota
+	gzSame                  // a crash after the rename: the .gz is complete
+	gzPrefix                // the plain file grew after such a crash
+	gzDiffers               // the plain file was made again after a rotation
+	gzHoldsPlain            // a crash after such a file was merged into the .gz
 )
 
 // rotateLog compresses the plain log file at path into path.gz and removes

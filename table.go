@@ -547,4 +547,3 @@ func checkConfig(c *config) error {
 	}
 	return nil
 }
-
