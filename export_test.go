@@ -21,3 +21,11 @@ func SetFileSystem(f FileSystem) (restore func()) {
 	fsys = f
 	return func() { fsys = old }
 }
+
+// CountWholeLogReads counts the times a Machine reads the whole log, until
+// the returned function is called, which returns the count.
+func CountWholeLogReads() (stop func() int) {
+	n := 0
+	onWholeLogRead = func() { n++ }
+	return func() int { onWholeLogRead = nil; return n }
+}

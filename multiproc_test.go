@@ -68,9 +68,11 @@ func childChaos(dir string, args []string) error {
 	}
 }
 
-// TestKill9 kills a dispatching process at random moments. After each kill
-// the next Machine must find a whole state that holds every acknowledged
-// transition, and a log that agrees with it.
+// TestKill9 kills a dispatching process at random moments, and after each
+// kill writes the state file as a Python tool does since its v1.0: a
+// heartbeat, read-modify-replace, without the lock. The next Machine must
+// find a whole state that holds every acknowledged transition, leave the
+// Python tool's record as it wrote it (C3), and a log that agrees with it.
 func TestKill9(t *testing.T) {
 	kills := 200
 	if testing.Short() {
@@ -80,8 +82,9 @@ func TestKill9(t *testing.T) {
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	dir := t.TempDir()
+	state := filepath.Join(dir, lifecycle.DefaultStateFile)
 	var acked int64
-	torn, rolled := 0, 0
+	torn, restored := 0, 0
 	for i := range kills {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"=chaos "+strconv.FormatUint(rng.Uint64(), 10), "LIFECYCLE_TEST_DIR="+dir)
@@ -118,25 +121,65 @@ func TestKill9(t *testing.T) {
 		var exit *exec.ExitError
 		require.True(t, errors.As(err, &exit), "kill %d: child ended by itself: %v", i, err)
 
-		// Count the kills that fell between the log fsync and the rename.
-		before, err := lifecycle.LoadState(filepath.Join(dir, lifecycle.DefaultStateFile))
+		// The state file alone holds every acknowledged transition (C1).
+		before, err := lifecycle.LoadState(state)
 		require.NoError(t, err, "kill %d", i)
+		require.GreaterOrEqual(t, before.TransitionSeq, acked, "kill %d: an acknowledged transition is not in the state file", i)
 
-		// The next process carries on: a Machine holds the lock once (recovery).
+		// A Python tool's heartbeat, without the lock.
+		python := pythonHeartbeat(t, state)
+		linesBefore := countTransitionLines(t, dir)
+
+		// The next process carries on: a Machine holds the lock once.
 		m, err := lifecycle.New(dir)
 		require.NoError(t, err, "kill %d", i)
 		require.NoError(t, m.Close())
+		after, err := lifecycle.LoadState(state)
+		require.NoError(t, err)
+		requireSameMove(t, python, after, "kill %d: recovery moved the Python tool's record", i)
 		w := checkInvariants(t, dir, torn+1)
 		torn = w.stats.Malformed
-		if w.rec.TransitionSeq > before.TransitionSeq {
-			rolled++
+		if len(w.seqs) > linesBefore {
+			restored++
 		}
 		require.GreaterOrEqual(t, w.rec.TransitionSeq, acked, "kill %d: an acknowledged transition was lost", i)
 	}
 	w := checkInvariants(t, dir, torn)
-	t.Logf("%d kills, %d transitions, %d acknowledged, %d rolled forward from the log, %d torn lines",
-		kills, w.rec.TransitionSeq, acked, rolled, torn)
+	t.Logf("%d kills, each followed by a Python heartbeat; %d transitions, %d acknowledged, %d log lines restored from the state file, %d torn lines",
+		kills, w.rec.TransitionSeq, acked, restored, torn)
 	require.Positive(t, acked, "no dispatch was acknowledged: the test proved nothing")
+}
+
+// pythonHeartbeat does to the state file at path what the Python project's
+// dispatch of heartbeat_refresh does since its v1.0, without the lock:
+// read, bump last_activity_ts and wrapper_event_seq, replace. It keeps the
+// keys it does not know (transition_seq, last_transition), as Python does.
+func pythonHeartbeat(t *testing.T, path string) lifecycle.Record {
+	t.Helper()
+	rec, err := lifecycle.LoadState(path)
+	require.NoError(t, err)
+	rec.LastActivityTS = time.Now().UTC().Truncate(time.Microsecond)
+	rec.WrapperEventSeq++
+	require.NoError(t, lifecycle.SaveState(path, rec))
+	return rec
+}
+
+// requireSameMove checks that b has a's current_state, since_ts,
+// transition_seq and wrapper_event_seq: the fields C3 says recovery leaves.
+func requireSameMove(t *testing.T, a, b lifecycle.Record, msgAndArgs ...any) {
+	t.Helper()
+	require.Equal(t, a.CurrentState, b.CurrentState, msgAndArgs...)
+	require.True(t, a.SinceTS.Equal(b.SinceTS), msgAndArgs...)
+	require.Equal(t, a.TransitionSeq, b.TransitionSeq, msgAndArgs...)
+	require.Equal(t, a.WrapperEventSeq, b.WrapperEventSeq, msgAndArgs...)
+}
+
+func countTransitionLines(t *testing.T, dir string) int {
+	t.Helper()
+	st, err := lifecycle.ReadLog(filepath.Join(dir, lifecycle.DefaultLogDir), lifecycle.LogQuery{Kind: "state_transition"},
+		func(lifecycle.LogEntry) error { return nil })
+	require.NoError(t, err)
+	return st.Entries
 }
 
 // childContend runs "contend MODE N": N rounds of heartbeat_refresh then

@@ -60,6 +60,9 @@ func (m *Machine) reconcile(rec *Record, exists, hasSeq bool) error {
 // read from every file, plain and compressed, whatever their names' order:
 // a clock set back writes to a day already past.
 func maxLoggedSeq(dir string) (int64, error) {
+	if onWholeLogRead != nil {
+		onWholeLogRead()
+	}
 	var top int64
 	_, err := ReadLog(dir, LogQuery{Kind: "state_transition"}, func(e LogEntry) error {
 		if seq, ok := lineSeq(e.Raw); ok {
@@ -69,6 +72,10 @@ func maxLoggedSeq(dir string) (int64, error) {
 	})
 	return top, err
 }
+
+// onWholeLogRead, when a test sets it, is called each time a Machine reads
+// the whole log; nil in production.
+var onWholeLogRead func()
 
 // lineSeq reads the seq of a state_transition line; ok is false when it has
 // none (the Python tools write those).
