@@ -683,40 +683,53 @@ func readStateFile(path string) ([]byte, error) {
 
 // readStateInto reads the state file at path into buf (reusing it when it
 // is large enough), as readStateFile does; a missing file is (nil, false,
-// nil).
+// nil). It runs on every dispatch, so it uses the system calls directly: an
+// *os.File would register the descriptor with the runtime's poller and add
+// two system calls to the four it needs (open, fstat, read, close).
 func readStateInto(path string, buf []byte) (data []byte, exists bool, err error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	corrupt := func(err error) ([]byte, bool, error) {
+		return nil, true, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
+	}
+	var fd int
+	for {
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err == unix.ENOENT {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, true, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, unwrapPath(err))}
+		return corrupt(err)
 	}
-	data, err = readRegularInto(f, MaxStateSize, buf)
-	if cerr := f.Close(); err == nil && cerr != nil {
+	data, err = readFD(fd, MaxStateSize, buf)
+	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, true, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, unwrapPath(err))}
+		return corrupt(err)
 	}
 	return data, true, nil
 }
 
-// readRegularInto is readRegular into buf.
-func readRegularInto(f *os.File, max int64, buf []byte) ([]byte, error) {
-	fi, err := f.Stat()
-	if err != nil {
+// readFD is readRegular for a raw descriptor. A read that returns less than
+// it asked for has reached the end of a regular file, so a file that did
+// not grow since the fstat takes one read.
+func readFD(fd int, max int64, buf []byte) ([]byte, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG {
+		return nil, fmt.Errorf("not a regular file (%v)", modeType(uint32(st.Mode)))
 	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("file is %d bytes, more than the %d allowed", fi.Size(), max)
+	if st.Size > max {
+		return nil, fmt.Errorf("file is %d bytes, more than the %d allowed", st.Size, max)
 	}
 	// One byte more than the size, so that a file that grew since the stat
-	// is read to its end (or to max+1) in the same loop.
-	if want := int(fi.Size()) + 1; cap(buf) < want {
+	// shows it by filling the buffer.
+	if want := int(st.Size) + 1; cap(buf) < want {
 		buf = make([]byte, 0, want)
 	}
 	buf = buf[:0]
@@ -724,18 +737,41 @@ func readRegularInto(f *os.File, max int64, buf []byte) ([]byte, error) {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > max {
-			return nil, fmt.Errorf("file grew past the %d bytes allowed", max)
-		}
-		if err == io.EOF {
-			return buf, nil
+		asked := cap(buf) - len(buf)
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
 		}
 		if err != nil {
 			return nil, err
 		}
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			return nil, fmt.Errorf("file grew past the %d bytes allowed", max)
+		}
+		if n < asked {
+			return buf, nil
+		}
 	}
+}
+
+// modeType is the fs.FileMode type bits of a stat mode, for messages.
+func modeType(mode uint32) fs.FileMode {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return fs.ModeDir
+	case unix.S_IFIFO:
+		return fs.ModeNamedPipe
+	case unix.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		return fs.ModeDevice
+	case unix.S_IFSOCK:
+		return fs.ModeSocket
+	case unix.S_IFLNK:
+		return fs.ModeSymlink
+	}
+	return fs.ModeIrregular
 }
 
 // readRegular refuses anything but a regular file of at most max bytes, so

@@ -22,6 +22,8 @@ import (
 
 // The Python original's figures, measured on this machine outside this
 // module (issue #6): a durable dispatch, and a tick (lock, read, parse).
+// BenchmarkPythonTick measures the tick in the same run when python3 is
+// there; its figure is used instead.
 const (
 	pythonDispatchNs = 680_000
 	pythonTickNs     = 16_000
@@ -209,8 +211,12 @@ func report(w io.Writer, r results) {
 		py = append(py, row{fmt.Sprintf("durable dispatch: Python ~%s / Go %s", dur(pythonDispatchNs), dur(tr)), fmt.Sprintf("Go %.2f× faster", x), "> 1×", verdict(x > 1)})
 	}
 	if tick, ok := ns("DispatchTick"); ok {
-		x := pythonTickNs / tick
-		py = append(py, row{fmt.Sprintf("tick: Python ~%s / Go %s", dur(pythonTickNs), dur(tick)), fmt.Sprintf("Go %.2f× faster", x), "≥ 3×", verdict(x >= 3)})
+		pyTick, where := float64(pythonTickNs), "~"
+		if v, ok := ns("PythonTick"); ok {
+			pyTick, where = v, "" // measured in this run, beside the Go tick
+		}
+		x := pyTick / tick
+		py = append(py, row{fmt.Sprintf("tick: Python %s%s / Go %s", where, dur(pyTick), dur(tick)), fmt.Sprintf("Go %.2f× faster", x), "≥ 3×", verdict(x >= 3)})
 	}
 
 	n := 0
@@ -222,7 +228,7 @@ func report(w io.Writer, r results) {
 	fmt.Fprintf(w, "Ratios of medians (up to %d runs per benchmark)\n\n", n)
 	table(w, rows)
 	if len(py) > 0 {
-		fmt.Fprintf(w, "\nAgainst the Python original: its figures are constants, measured elsewhere on this machine (issue #6)\n\n")
+		fmt.Fprintf(w, "\nAgainst the Python original: the durable dispatch is a constant measured elsewhere on this machine (issue #6); the tick is measured in this run when python3 is there\n\n")
 		table(w, py)
 	}
 }
