@@ -50,25 +50,32 @@
 //     last_activity_ts and increment wrapper_event_seq; shadow_run is set to
 //     the Machine's setting.
 //  6. No transition: save only if the record changed.
-//  7. Transition: increment transition_seq; append the state_transition line
-//     (carrying that seq) to the log and fsync it; then write the state to a
-//     temporary file beside it, fsync, and rename it over the state file.
-//     The directory is not synced: the synced log line is the transition's
-//     durable record, and recovery replays it should a power loss undo the
-//     rename. A write without a transition has no log line, so it (and
-//     Update, and recovery) also syncs the directory, which makes every
-//     earlier rename durable too.
+//  7. Transition: increment transition_seq and record the transition in
+//     the record's last_transition; open the day's log file (a log that
+//     cannot be opened fails here, before anything changes); write the
+//     state to a temporary file beside the state file, fsync, rename it over
+//     the state file and fsync the directory; then append the
+//     state_transition line (carrying the seq) and fsync it. A write without
+//     a transition is the state file's part alone. When Dispatch or Update
+//     returns nil, what it changed is on disk.
 //  8. A failed write or sync poisons the Machine: later calls fail with
 //     ErrPoisoned, and a new Machine recovers.
+//
+// Every dispatch reads the state file's bytes, and decodes them unless they
+// are the bytes it last read or wrote: no cache is keyed on file metadata,
+// which a file system with coarse timestamps that reuses inode numbers
+// cannot be trusted with.
 //
 // # Crash assumptions
 //
 // A crash (kill -9, power loss) may stop a dispatch between any two system
 // calls. We assume a local POSIX file system on which fsync(2) makes a file's
-// data durable, fsync of a directory makes its entries durable, rename(2)
-// within a directory is atomic, and write(2) with O_APPEND does not
-// interleave with another process's write. NFS does not give these and is
-// not supported.
+// data durable, fsync of a directory makes its entries durable (and nothing
+// else does), rename(2) within a directory is atomic, and write(2) with
+// O_APPEND does not interleave with another process's write. NFS does not
+// give these and is not supported. Every directory and file entry the
+// library relies on (the directories New creates, the lock file, a renamed
+// state file, a new day's log file) has its parent synced first.
 //
 // Under those assumptions the state file is always one whole record, old or
 // new: it is only ever replaced by rename. The log may end in a torn line (a
@@ -77,32 +84,30 @@
 //
 // # Recovery
 //
-// The log is the write-ahead record. The first time a Machine holds the lock
-// (in New when the lock is free, else at the first call), it:
+// The state file is written before the log, so the log never holds a
+// transition that did not take effect, and after a crash it lacks at most
+// the line of the state file's own last transition. A Machine reconciles
+// the two whenever it reads a state file it did not write or read last (the
+// first time it holds the lock, and after another process wrote):
 //
-//  1. Removes temporary state files that a crash left before their rename.
-//  2. Loads the state file; its transition_seq is S.
-//  3. Reads the state_transition lines that follow the last line with a seq
-//     of at most S (or without seq: the Python tools write those), from the
-//     newest day of the log back, stopping at the first day that has one.
-//  4. Replays them in order while each has seq one past the record's
-//     transition_seq and from equal to the record's state: state, since_ts,
-//     seq and the dispatch's bookkeeping, exactly as the dispatch computed
-//     them from the same record. Each such line is a dispatch that crashed
-//     after syncing its log line, or whose rename a power loss undid.
-//  5. If it replayed any, replaces the state file durably (directory synced).
-//     A line that does not follow (a gap) stops the replay and is reported
-//     through the logger; the state file stands as it is. A line that leads
-//     to a state the Machine's table does not know stops recovery: every
-//     call fails with ErrCorruptState, as for a corrupt state file.
+//  1. The first time, it removes temporary state files a crash left before
+//     their rename.
+//  2. It loads the state file; a corrupt one stops here, reported by every
+//     call.
+//  3. After a reset (no state file, or one without transition_seq, as the
+//     Python tools make) it reads the whole log for its highest seq, so that
+//     the next transition's seq is above every logged one. Nothing is
+//     replayed onto the fresh record.
+//  4. Otherwise, if last_transition's seq is transition_seq, it looks for
+//     that line in the log file of last_transition's day (from its end back,
+//     then that day's .gz) and appends it if it is missing.
 //
-// A dispatch whose state file is unchanged since the last one (same inode,
-// size and times: the file is only ever replaced by rename) skips reading
-// and decoding it.
-//
-// A dispatch that returned an error may or may not have happened: if its log
-// line reached the disk, recovery applies it. A dispatch that returned
-// without error is in both files.
+// Recovery never rewrites the state file: a record another writer produced
+// (a Python tool, an operator) stays as it is. A dispatch that returned an
+// error may or may not have happened: if its rename reached the disk, it
+// did. docs/durability.md in the repository writes all of this out, with
+// what holds against the Python tools (which write without the lock) and
+// what a wall clock that steps does to the log and its rotation.
 //
 // # Daemons and watchers
 //

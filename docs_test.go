@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -65,4 +66,24 @@ func TestDocTableMatchesTheTable(t *testing.T) {
 		got = append(got, [4]string{f[0], f[1], f[2], f[3]})
 	}
 	require.Equal(t, tableRows(), got)
+}
+
+// TestREADMEStateFileIsTheLibrarys: the state file shown in the README is
+// what SaveState writes for that record, byte for byte.
+func TestREADMEStateFileIsTheLibrarys(t *testing.T) {
+	data, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(data), "## Files\n")
+	require.True(t, ok, "README has no Files section")
+	_, block, ok := strings.Cut(section, "```json\n")
+	require.True(t, ok)
+	block, _, ok = strings.Cut(block, "\n```")
+	require.True(t, ok)
+	var rec lifecycle.Record
+	require.NoError(t, rec.UnmarshalJSON([]byte(block)))
+	path := filepath.Join(t.TempDir(), lifecycle.DefaultStateFile)
+	require.NoError(t, lifecycle.SaveState(path, rec))
+	written, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, block, string(written))
 }

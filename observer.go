@@ -29,11 +29,11 @@ import (
 //     transition is durable), and later observers and transitions are
 //     delivered. An observer that blocks holds up the delivery of later
 //     transitions, not dispatching.
-//   - Not delivered: transitions of a dispatch that returned an error, and a
-//     transition that recovery rolls forward from the log (it belongs to a
+//   - Not delivered: transitions of a dispatch that returned an error, and
+//     the log line recovery restores from the state file (it belongs to a
 //     dispatch of an earlier Machine that crashed before returning); the
-//     roll-forward is reported through the logger. A new Machine's observers
-//     start from the state Snapshot shows.
+//     restored line is reported through the logger. A new Machine's
+//     observers start from the state Snapshot shows.
 //
 // A nil fn is ignored.
 func WithObserver(fn func(Transition)) Option {

@@ -91,7 +91,7 @@ func (c *dispatchCmd) run(e *env, args []string) error {
 
 // dispatch dispatches ev and describes what it did.
 func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, t *lifecycle.Table, ev lifecycle.Event) (string, error) {
-	// New may have rolled the state forward from the log: read it again.
+	// The state before the dispatch, for the message.
 	before, err := m.Snapshot()
 	if err != nil {
 		return "", err
