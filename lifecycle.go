@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"sync"
 	"time"
 )
 
@@ -16,6 +17,9 @@ import (
 type Machine struct {
 	cfg  config
 	sem  chan struct{} // the in-process mutex; a channel so waiting can honour a context
+	wait chan struct{} // the queue of calls waiting for the file lock, in order
+	done chan struct{} // closed by Close: every wait ends
+	once sync.Once     // closes done
 	lock *lockFile
 	log  eventLog
 
@@ -73,7 +77,8 @@ func New(dir string, opts ...Option) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{cfg: cfg, sem: make(chan struct{}, 1), lock: lock, log: eventLog{dir: cfg.logDir}}
+	m := &Machine{cfg: cfg, sem: make(chan struct{}, 1), wait: make(chan struct{}, 1), done: make(chan struct{}),
+		lock: lock, log: eventLog{dir: cfg.logDir}}
 	switch err := m.lock.tryLock(); {
 	case errors.Is(err, ErrLocked):
 	case err != nil:
@@ -109,8 +114,11 @@ func (m *Machine) LockPath() string { return m.cfg.lockPath }
 // LogDir is the event log's directory.
 func (m *Machine) LogDir() string { return m.cfg.logDir }
 
-// Close releases the lock file. Later calls fail with fs.ErrClosed.
+// Close releases the lock file. Later calls fail with fs.ErrClosed, and so
+// do calls waiting for the lock: Close does not wait for them, only for a
+// call that holds the lock to finish its write.
 func (m *Machine) Close() error {
+	m.once.Do(func() { close(m.done) })
 	m.sem <- struct{}{}
 	defer func() { <-m.sem }()
 	if m.closed {
@@ -129,7 +137,13 @@ func (m *Machine) Dispatch(ev Event, g Guards) (State, error) {
 }
 
 // DispatchContext is Dispatch, but waits for the lock until ctx ends; then
-// it fails with an error wrapping ErrLocked and ctx's cause.
+// it fails with an error wrapping ErrLocked and ctx's error and cause, which
+// says how long it waited and, where the system tells (Linux), the pid of
+// the process that holds the lock. A ctx that is already done fails at
+// once, before anything is touched, with ctx's error and cause only. While
+// it waits for another process, it holds nothing: Dispatch still fails at
+// once with ErrLocked, and Close ends the wait (fs.ErrClosed). Calls waiting
+// on one Machine get the lock one at a time, in the order they came.
 func (m *Machine) DispatchContext(ctx context.Context, ev Event, g Guards) (State, error) {
 	return m.dispatch(ctx, true, ev, func(Record) Guards { return g })
 }
@@ -270,28 +284,55 @@ func (m *Machine) Snapshot() (Record, error) {
 
 // locked runs fn with the record read under both locks and the clock read
 // once under them. Without wait, a lock held by another process fails at
-// once with ErrLocked.
+// once with ErrLocked. With wait, the call queues behind other waiting
+// calls, then polls the lock, holding the in-process mutex only while it
+// tries: a waiter holds up neither calls that do not wait nor Close.
 func (m *Machine) locked(ctx context.Context, wait bool, fn func(rec Record, now time.Time) error) (err error) {
-	select {
-	case m.sem <- struct{}{}:
-	case <-ctx.Done():
-		return &fs.PathError{Op: "lock", Path: m.cfg.lockPath, Err: fmt.Errorf("%w: %w", ErrLocked, context.Cause(ctx))}
-	}
-	defer func() { <-m.sem }()
-	switch {
-	case m.closed:
-		return &fs.PathError{Op: "dispatch", Path: m.cfg.statePath, Err: fs.ErrClosed}
-	case m.poisoned != nil:
-		return fmt.Errorf("%w: %w", ErrPoisoned, m.poisoned)
+	if ctx.Err() != nil {
+		return &fs.PathError{Op: "lock", Path: m.cfg.lockPath, Err: ctxErr(ctx)}
 	}
 	if wait {
-		err = m.lock.lockContext(ctx)
-	} else {
+		select {
+		case m.wait <- struct{}{}:
+			defer func() { <-m.wait }()
+		case <-ctx.Done():
+			return &fs.PathError{Op: "lock", Path: m.cfg.lockPath, Err: ctxErr(ctx)}
+		case <-m.done:
+			return m.closedErr()
+		}
+	}
+	start, pause := time.Now(), time.Millisecond
+	for {
+		if err := m.enter(ctx); err != nil {
+			return err
+		}
 		err = m.lock.tryLock()
+		if err == nil {
+			break
+		}
+		<-m.sem
+		if !errors.Is(err, ErrLocked) {
+			return err
+		}
+		if !wait {
+			return m.lock.busy(nil, 0)
+		}
+		// Wait a while holding nothing. flock(2) has no timeout and a
+		// blocking call cannot be cancelled, so the lock is polled, backing
+		// off from 1 ms to 50 ms.
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return m.lock.busy(ctxErr(ctx), time.Since(start))
+		case <-m.done:
+			t.Stop()
+			return m.closedErr()
+		case <-t.C:
+		}
+		pause = min(2*pause, 50*time.Millisecond)
 	}
-	if err != nil {
-		return err
-	}
+	defer func() { <-m.sem }()
 	defer func() {
 		if uerr := m.lock.unlock(); uerr != nil {
 			m.poisoned = uerr
@@ -304,6 +345,47 @@ func (m *Machine) locked(ctx context.Context, wait bool, fn func(rec Record, now
 		return err
 	}
 	return fn(rec, now)
+}
+
+// enter takes the in-process mutex, unless ctx ends or the Machine is
+// closed or poisoned first.
+func (m *Machine) enter(ctx context.Context) error {
+	select {
+	case m.sem <- struct{}{}:
+	case <-ctx.Done():
+		return &fs.PathError{Op: "lock", Path: m.cfg.lockPath, Err: ctxErr(ctx)}
+	case <-m.done:
+		return m.closedErr()
+	}
+	select {
+	case <-m.done:
+		<-m.sem
+		return m.closedErr()
+	default:
+	}
+	switch {
+	case m.closed:
+		<-m.sem
+		return m.closedErr()
+	case m.poisoned != nil:
+		<-m.sem
+		return fmt.Errorf("%w: %w", ErrPoisoned, m.poisoned)
+	}
+	return nil
+}
+
+func (m *Machine) closedErr() error {
+	return &fs.PathError{Op: "dispatch", Path: m.cfg.statePath, Err: fs.ErrClosed}
+}
+
+// ctxErr is ctx's error, and its cause when that is another error, both
+// for errors.Is.
+func ctxErr(ctx context.Context) error {
+	err, cause := ctx.Err(), context.Cause(ctx)
+	if cause == nil || cause == err {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
 }
 
 // write records a failed write or sync as the end of this Machine: after

@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -77,25 +76,21 @@ func (l *lockFile) tryLock() error {
 	}
 }
 
-// lockContext retries tryLock until it succeeds or ctx ends. flock(2) has
-// no timeout, and a blocking call cannot be cancelled, so it polls, backing
-// off from 1 ms to 50 ms.
-func (l *lockFile) lockContext(ctx context.Context) error {
-	wait := time.Millisecond
-	for {
-		err := l.tryLock()
-		if !errors.Is(err, ErrLocked) {
-			return err
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return &fs.PathError{Op: "lock", Path: l.path, Err: fmt.Errorf("%w: %w", ErrLocked, context.Cause(ctx))}
-		case <-t.C:
-		}
-		wait = min(2*wait, 50*time.Millisecond)
+// busy is the error for a lock another process holds: ErrLocked, the
+// holder's pid where the system tells, and, after a wait that ctxErr ended,
+// how long it waited.
+func (l *lockFile) busy(ctxErr error, waited time.Duration) error {
+	msg := "%w"
+	args := []any{ErrLocked}
+	if pid := lockHolder(l.f); pid > 0 {
+		msg += " (pid %d)"
+		args = append(args, pid)
 	}
+	if ctxErr != nil {
+		msg += "; waited %v: %w"
+		args = append(args, waited.Round(time.Millisecond), ctxErr)
+	}
+	return &fs.PathError{Op: "lock", Path: l.path, Err: fmt.Errorf(msg, args...)}
 }
 
 func (l *lockFile) unlock() error {
