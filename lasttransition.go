@@ -32,7 +32,14 @@ const lastTransitionKey = "last_transition"
 func appendLastTransition(b []byte, t *Transition) []byte {
 	b = append(b, `{"ts":"`...)
 	b = appendTimestamp(b, t.Time)
-	b = append(b, `","from":`...)
+	b = append(b, `",`...)
+	return appendMove(b, t)
+}
+
+// appendMove writes the members a transition's log line and its
+// last_transition share, after ts, and closes the object.
+func appendMove(b []byte, t *Transition) []byte {
+	b = append(b, `"from":`...)
 	b = appendJSONString(b, string(t.From))
 	b = append(b, `,"to":`...)
 	b = appendJSONString(b, string(t.To))
@@ -84,15 +91,8 @@ func transitionLine(t *Transition) []byte {
 	b := make([]byte, 0, 160)
 	b = append(b, `{"ts":"`...)
 	b = appendTimestamp(b, t.Time)
-	b = append(b, `","event":"state_transition","from":`...)
-	b = appendJSONString(b, string(t.From))
-	b = append(b, `,"to":`...)
-	b = appendJSONString(b, string(t.To))
-	b = append(b, `,"trigger":`...)
-	b = appendJSONString(b, string(t.Event))
-	b = append(b, `,"seq":`...)
-	b = strconv.AppendInt(b, t.Seq, 10)
-	return append(b, '}')
+	b = append(b, `","event":"state_transition",`...)
+	return appendMove(b, t)
 }
 
 // shadowWarningLine records that a daemon in shadow run stayed up where it

@@ -3,32 +3,12 @@ package lifecycle_test
 import (
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/iai-mcp/lifecycle"
 	"github.com/stretchr/testify/require"
 )
-
-// settableClock is a wall clock a test moves by hand, back included.
-type settableClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *settableClock) read() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(time.Second)
-	return c.now
-}
-
-func (c *settableClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // walk dispatches events that move the machine round its cycle, n times.
 func walk(t *testing.T, m *lifecycle.Machine, n int) {
@@ -95,7 +75,7 @@ func TestResetTakesSeqsAboveTheLog(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			clock := &settableClock{now: t0}
+			clock := &simClock{now: t0}
 			opts := []lifecycle.Option{lifecycle.WithClock(clock.read), lifecycle.WithRetention(24 * time.Hour)}
 			m := newMachine(t, dir, opts...)
 			walk(t, m, 9) // seq 1..9, over two days: the first is rotated
@@ -160,12 +140,12 @@ func TestClockSteps(t *testing.T) {
 	midnight := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name string
-		step func(t *testing.T, dir string, clock *settableClock, opts []lifecycle.Option)
+		step func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option)
 	}{
-		{"back across midnight", func(t *testing.T, dir string, clock *settableClock, opts []lifecycle.Option) {
+		{"back across midnight", func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option) {
 			clock.set(midnight.Add(-30 * time.Second)) // yesterday's file again
 		}},
-		{"40 days ahead for one start, then back", func(t *testing.T, dir string, clock *settableClock, opts []lifecycle.Option) {
+		{"40 days ahead for one start, then back", func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option) {
 			back := clock.read()
 			clock.set(back.Add(40 * 24 * time.Hour))
 			m := newMachine(t, dir, opts...) // its rotation compresses today's file
@@ -178,7 +158,7 @@ func TestClockSteps(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			clock := &settableClock{now: midnight.Add(10 * time.Second)}
+			clock := &simClock{now: midnight.Add(10 * time.Second)}
 			opts := []lifecycle.Option{lifecycle.WithClock(clock.read)}
 			m := newMachine(t, dir, opts...)
 			walk(t, m, 5)
