@@ -41,6 +41,7 @@ type Machine struct {
 type knownState struct {
 	ok     bool
 	exists bool
+	reset  bool // no file, or no transition_seq: the seq comes from the log
 	data   []byte
 	rec    Record
 }
@@ -165,6 +166,11 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, guards func
 	var out State
 	err := m.locked(ctx, wait, func(rec Record, now time.Time) error {
 		to, changed := m.cfg.table.Transition(rec.CurrentState, ev, guards(rec))
+		if changed || isActivity(ev) || rec.ShadowRun != m.cfg.shadowRun {
+			if err := m.settle(&rec); err != nil {
+				return err
+			}
+		}
 		next := apply(rec, ev, to, changed, now, m.cfg.shadowRun)
 		out = next.CurrentState
 		if !changed {
@@ -256,10 +262,14 @@ func (m *Machine) update(ctx context.Context, wait bool, fn func(*Record) error)
 		if err := next.validate(m.cfg.table); err != nil {
 			return &fs.PathError{Op: "update state", Path: m.cfg.statePath, Err: err}
 		}
-		out = next
 		if next.Equal(rec) {
+			out = next
 			return nil
 		}
+		if err := m.settle(&next); err != nil {
+			return err
+		}
+		out = next
 		return m.save(next)
 	})
 	if err != nil {
@@ -399,6 +409,23 @@ func (m *Machine) write(err error) error {
 	return err
 }
 
+// settle is called before a write: a record that comes from a reset took
+// its seq from the log when it was read, and another process may have
+// logged transitions since (a reset file can stay unchanged while other
+// Machines write, then go again), so the log is read again before the seq
+// is written down. Ticks on such a file read the log only once.
+func (m *Machine) settle(rec *Record) error {
+	if !m.known.reset {
+		return nil
+	}
+	top, err := maxLoggedSeq(m.cfg.logDir)
+	if err != nil {
+		return err
+	}
+	rec.TransitionSeq = max(rec.TransitionSeq, top)
+	return nil
+}
+
 // save replaces the state file with rec, durably (the directory synced
 // too), and remembers its bytes.
 func (m *Machine) save(rec Record) error {
@@ -482,6 +509,6 @@ func (m *Machine) load(now time.Time) (Record, error) {
 		m.known = knownState{}
 		return Record{}, err
 	}
-	m.known = knownState{ok: true, exists: exists, data: bytes.Clone(data), rec: rec}
+	m.known = knownState{ok: true, exists: exists, reset: !exists || !hasSeq, data: bytes.Clone(data), rec: rec}
 	return rec, nil
 }

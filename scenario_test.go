@@ -179,3 +179,30 @@ func TestClockSteps(t *testing.T) {
 		})
 	}
 }
+
+// TestResetAgainWhileAnotherMachineWrites: a Machine that read a reset
+// state file learns the seq again from the log before it writes one down,
+// for other Machines may have logged transitions since (and the file been
+// removed again).
+func TestResetAgainWhileAnotherMachineWrites(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, lifecycle.DefaultStateFile)
+	a := newMachine(t, dir)
+	walk(t, a, 3)
+	require.NoError(t, os.Remove(state))
+	_, err := a.Dispatch(lifecycle.Tick, lifecycle.Guards{}) // reads the reset, seq 3 from the log
+	require.NoError(t, err)
+
+	b := newMachine(t, dir)
+	walk(t, b, 2) // seq 4, 5
+	require.NoError(t, os.Remove(state))
+
+	for _, ev := range []lifecycle.Event{lifecycle.HeartbeatRefresh, lifecycle.Idle5Min} {
+		_, err = a.Dispatch(ev, lifecycle.Guards{})
+		require.NoError(t, err)
+	}
+	rec, err := a.Snapshot()
+	require.NoError(t, err)
+	require.Equal(t, int64(6), rec.TransitionSeq)
+	require.Equal(t, []int64{6}, seqsAbove(t, dir, 5))
+}
