@@ -55,7 +55,7 @@ type knownState struct {
 func New(dir string, opts ...Option) (*Machine, error) {
 	cfg := defaultConfig()
 	for _, o := range opts {
-		o(&cfg)
+		o.apply(&cfg)
 	}
 	if err := checkConfig(&cfg); err != nil {
 		return nil, err

@@ -14,8 +14,17 @@ const (
 	DefaultRetention = 30 * 24 * time.Hour
 )
 
-// Option configures a Machine.
+// Option configures a Machine. A nil Option is ignored, and every option
+// given nil (a nil clock, logger, table or observer) means the default, as
+// if it were not given at all.
 type Option func(*config)
+
+// apply runs o on c; a nil o does nothing.
+func (o Option) apply(c *config) {
+	if o != nil {
+		o(c)
+	}
+}
 
 type config struct {
 	shadowRun bool
@@ -44,8 +53,16 @@ func defaultConfig() config {
 // expected to stay up.
 func WithShadowRun(on bool) Option { return func(c *config) { c.shadowRun = on } }
 
-// WithClock replaces time.Now, for tests and simulations.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+// WithClock replaces time.Now, for tests and simulations. A nil now means
+// time.Now.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now == nil {
+			now = time.Now
+		}
+		c.clock = now
+	}
+}
 
 // WithStatePath puts the state file at path instead of dir/lifecycle_state.json.
 func WithStatePath(path string) Option { return func(c *config) { c.statePath = path } }
@@ -60,5 +77,13 @@ func WithLogDir(dir string) Option { return func(c *config) { c.logDir = dir } }
 // it (checked once a UTC day). 0 turns automatic rotation off.
 func WithRetention(d time.Duration) Option { return func(c *config) { c.retention = d } }
 
-// WithLogger reports transitions, recoveries and rotations through l.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+// WithLogger reports transitions, recoveries and rotations through l. A nil
+// l means the default, which discards everything.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		c.logger = l
+	}
+}

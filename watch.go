@@ -48,7 +48,7 @@ type WatchEvent struct {
 	Err        error
 }
 
-// WatchOption configures Watch.
+// WatchOption configures Watch. A nil WatchOption is ignored.
 type WatchOption func(*watchConfig)
 
 type watchConfig struct {
@@ -129,7 +129,9 @@ func WatchLogDir(dir string) WatchOption { return func(c *watchConfig) { c.logDi
 func Watch(ctx context.Context, dir string, opts ...WatchOption) (<-chan WatchEvent, error) {
 	cfg := watchConfig{interval: DefaultPollInterval, table: defaultTable}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
 	if cfg.statePath == "" {
 		cfg.statePath = filepath.Join(dir, DefaultStateFile)
