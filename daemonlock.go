@@ -17,6 +17,11 @@ import (
 // deleted.
 const DaemonLockFile = ".daemon.lock"
 
+// PythonDaemonLockFile is the file with which the Python daemon keeps itself
+// the one daemon of its store directory: JSON naming its pid, host and start
+// time, replaced or removed by that daemon. See AcquireDaemon.
+const PythonDaemonLockFile = ".locked"
+
 // DaemonLock is held by the one daemon of a lifecycle directory; see
 // AcquireDaemon.
 type DaemonLock struct {

@@ -69,6 +69,9 @@ func New(dir string, opts ...Option) (*Machine, error) {
 	if cfg.logDir == "" {
 		cfg.logDir = filepath.Join(dir, DefaultLogDir)
 	}
+	if err := checkPaths(dir, &cfg); err != nil {
+		return nil, err
+	}
 	for _, d := range []string{dir, filepath.Dir(cfg.statePath), filepath.Dir(cfg.lockPath), cfg.logDir} {
 		if err := mkdir(d); err != nil {
 			return nil, err
