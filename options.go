@@ -65,12 +65,22 @@ func WithClock(now func() time.Time) Option {
 }
 
 // WithStatePath puts the state file at path instead of dir/lifecycle_state.json.
+// New refuses a path that is a symbolic link (see LoadState), that lies in
+// the log directory, or that names the lock file or another file of dir the
+// library writes (the daemon lock, the wake signal, the Python daemon's
+// .locked).
 func WithStatePath(path string) Option { return func(c *config) { c.statePath = path } }
 
 // WithLockPath puts the lock file at path instead of dir/.lifecycle.lock.
+// New refuses a path that is the state file (however spelt, or a hard link
+// to it) or one of its temporary files, that lies in the log directory, or
+// that names another file of dir the library writes (the daemon lock, the
+// wake signal, the Python daemon's .locked): each is replaced or removed
+// while the Machine runs, and a lock on a replaced file excludes nothing.
 func WithLockPath(path string) Option { return func(c *config) { c.lockPath = path } }
 
-// WithLogDir puts the event log in dir instead of dir/logs.
+// WithLogDir puts the event log in dir instead of dir/logs. The log
+// directory holds only the log: New refuses a lock or state path inside it.
 func WithLogDir(dir string) Option { return func(c *config) { c.logDir = dir } }
 
 // WithRetention sets how old a log file gets before the Machine compresses

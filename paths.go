@@ -21,7 +21,8 @@ import (
 //     unlinks, and two Machines could be inside "the" lock at once;
 //   - neither may lie inside the log directory, which holds the event log,
 //     nor be one of the files of dir that AcquireDaemon, WriteWakeSignal,
-//     ConsumeWakeSignal or the Python daemon write, replace or remove.
+//     ConsumeWakeSignal or the Python daemon write, replace or remove;
+//   - the state path must not be a symbolic link (see LoadState).
 //
 // Paths are compared absolute and clean, with the symlinks of their
 // existing directories resolved; the last name is not followed.
@@ -41,6 +42,9 @@ func checkPaths(dir string, c *config) error {
 		return refuse("check lock path", c.lockPath,
 			"has the name of a temporary file of the state file %s (.%s and digits), which writes create and rename and recovery removes",
 			c.statePath, filepath.Base(state))
+	}
+	if err := refuseSymlink("check state path", c.statePath); err != nil {
+		return err
 	}
 	for _, p := range [...]struct{ op, path, resolved string }{
 		{"check lock path", c.lockPath, lock},

@@ -626,6 +626,13 @@ func quarantine(v json.RawMessage) (*Quarantine, error) {
 // DefaultRecord(time.Now()) and nothing is written. A file that cannot be
 // read, is not JSON or fails validation gives a *fs.PathError naming it and
 // wrapping ErrCorruptState; the file is left as it is.
+//
+// The state file must be a regular file. A symbolic link at path (dangling
+// or not) is refused in the same way, with an error saying so, rather than
+// read through: every write replaces the state file by rename, which would
+// replace the link with a regular file and leave its target behind. The
+// lock file is refused the same way; directories on the way to either are
+// followed.
 func LoadState(path string) (Record, error) {
 	r, _, err := loadState(path, time.Now, defaultTable)
 	return r, err
@@ -662,14 +669,23 @@ func loadState(path string, now func() time.Time, t *Table) (Record, bool, error
 	return r, true, nil
 }
 
-// readStateFile reads at most MaxStateSize bytes of a regular file.
+// errStateSymlink is why a state path that is a symbolic link is refused.
+var errStateSymlink = errors.New("is a symbolic link; refusing to follow it " +
+	"(every write replaces the state file by rename, which would replace the link, not update its target)")
+
+// readStateFile reads at most MaxStateSize bytes of a regular file. A
+// symbolic link is refused (O_NOFOLLOW), dangling or not.
 func readStateFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
-		return nil, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, unwrapPath(err))}
+		err = unwrapPath(err)
+		if errors.Is(err, syscall.ELOOP) {
+			err = errStateSymlink
+		}
+		return nil, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
 	}
 	data, err := readRegular(f, MaxStateSize)
 	if cerr := f.Close(); err == nil && cerr != nil {
@@ -799,7 +815,22 @@ func readRegular(f *os.File, max int64) ([]byte, error) {
 
 // SaveState validates r and replaces the file at path with it, durably: a
 // temporary file in the same directory is written, synced and renamed over
-// path, and the directory is synced.
+// path, and the directory is synced. A path that is a symbolic link is
+// refused, as LoadState refuses it: the rename would replace the link, not
+// write to its target.
 func SaveState(path string, r Record) error {
+	if err := refuseSymlink("save state", path); err != nil {
+		return err
+	}
 	return saveState(path, r, defaultTable, true)
+}
+
+// refuseSymlink fails, with an *fs.PathError of op naming path, if path is a
+// symbolic link.
+func refuseSymlink(op, path string) error {
+	fi, err := os.Lstat(path)
+	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return &fs.PathError{Op: op, Path: path, Err: errStateSymlink}
+	}
+	return nil
 }
