@@ -13,7 +13,7 @@ import (
 // same record and the same bytes, or are refused as corrupt and left as
 // they were. Never a panic.
 func FuzzLoadState(f *testing.F) {
-	for _, glob := range []string{"testdata/fixtures/python-written/*.json", "testdata/fixtures/corrupt/*.json"} {
+	for _, glob := range []string{"testdata/fixtures/python-written/*.json", "testdata/fixtures/corrupt/*.json", "testdata/python/*.json"} {
 		files, err := filepath.Glob(glob)
 		require.NoError(f, err)
 		for _, p := range files {

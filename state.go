@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -52,10 +53,101 @@ type Record struct {
 }
 
 // Quarantine is the sleep cycle's back-off after repeated failures.
+//
+// Its JSON object in the state file may hold keys this library does not
+// know (another version of the Python project may add some); they are kept
+// in Extra and written back, values byte for byte. A Quarantine read from a
+// file also keeps the order of the file's keys, known ones included, and is
+// written in that order; keys added to Extra since come last. A Quarantine
+// built in Go is written with until_ts, reason and since_ts first, then
+// Extra in order.
 type Quarantine struct {
 	UntilTS string `json:"until_ts"`
 	Reason  string `json:"reason"`
 	SinceTS string `json:"since_ts"`
+	// Extra holds the keys of the quarantine object this library does not
+	// know, with their values (valid JSON), in file order. Validate refuses
+	// a key that is one of the three above or repeats another.
+	Extra []Field `json:"-"`
+
+	// order is the order of the keys of the file the Quarantine was read
+	// from, when it differs from the one a Quarantine built in Go is
+	// written in; nil otherwise, so that such a Quarantine equals one built
+	// in Go field by field.
+	order []string
+}
+
+// quarantineKeys are the keys of a quarantine object this library knows, in
+// the order a Quarantine built in Go is written in.
+var quarantineKeys = [...]string{"until_ts", "reason", "since_ts"}
+
+// field returns the field of q that holds the known key k, or nil.
+func (q *Quarantine) field(k string) *string {
+	switch k {
+	case "until_ts":
+		return &q.UntilTS
+	case "reason":
+		return &q.Reason
+	case "since_ts":
+		return &q.SinceTS
+	}
+	return nil
+}
+
+// appendJSON writes q as a compact JSON object: in the file's key order if
+// it was read from one, else the known keys first; then whatever keys of
+// Extra that order did not place.
+func (q *Quarantine) appendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	member := func(k string, v []byte) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = append(b, v...)
+	}
+	keys := q.order
+	if keys == nil {
+		keys = quarantineKeys[:]
+	}
+	placed := make([]bool, len(q.Extra))
+	for _, k := range keys {
+		if f := q.field(k); f != nil {
+			member(k, appendJSONString(nil, *f))
+			continue
+		}
+		for i, e := range q.Extra {
+			if !placed[i] && e.Key == k {
+				member(k, e.Value)
+				placed[i] = true
+				break
+			}
+		}
+	}
+	for i, e := range q.Extra {
+		if !placed[i] {
+			member(e.Key, e.Value)
+		}
+	}
+	return append(b, '}')
+}
+
+// validate reports what keeps q's Extra from being written.
+func (q *Quarantine) validate() error {
+	seen := make(map[string]bool, len(q.Extra))
+	for _, f := range q.Extra {
+		if q.field(f.Key) != nil || seen[f.Key] {
+			return fmt.Errorf("extra key %q duplicates a key of the quarantine", f.Key)
+		}
+		seen[f.Key] = true
+		if !json.Valid(f.Value) {
+			return fmt.Errorf("extra key %q holds invalid JSON", f.Key)
+		}
+	}
+	return nil
 }
 
 // Field is a key of the state file this library does not know.
@@ -83,7 +175,8 @@ func (r Record) Clone() Record {
 	c.SleepCycleProgress = bytes.Clone(r.SleepCycleProgress)
 	if r.Quarantine != nil {
 		q := *r.Quarantine
-		c.Quarantine = &q
+		q.Extra = cloneFields(q.Extra)
+		c.Quarantine = &q // q.order is never changed in place: shared
 	}
 	if r.CrisisModeSinceTS != nil {
 		s := *r.CrisisModeSinceTS
@@ -93,11 +186,18 @@ func (r Record) Clone() Record {
 		t := *r.LastTransition
 		c.LastTransition = &t
 	}
-	if r.Extra != nil {
-		c.Extra = make([]Field, len(r.Extra))
-		for i, f := range r.Extra {
-			c.Extra[i] = Field{f.Key, bytes.Clone(f.Value)}
-		}
+	c.Extra = cloneFields(r.Extra)
+	return c
+}
+
+// cloneFields returns a deep copy of fs (nil for nil).
+func cloneFields(fs []Field) []Field {
+	if fs == nil {
+		return nil
+	}
+	c := make([]Field, len(fs))
+	for i, f := range fs {
+		c[i] = Field{f.Key, bytes.Clone(f.Value)}
 	}
 	return c
 }
@@ -163,6 +263,11 @@ func (r Record) validate(t *Table) error {
 	if r.SleepCycleProgress != nil {
 		if err := checkObjectOrNull(r.SleepCycleProgress); err != nil {
 			return bad("sleep_cycle_progress: %v", err)
+		}
+	}
+	if r.Quarantine != nil {
+		if err := r.Quarantine.validate(); err != nil {
+			return bad("quarantine: %v", err)
 		}
 	}
 	seen := make(map[string]bool, len(r.Extra))
@@ -260,13 +365,7 @@ func (r Record) encode(indent string) ([]byte, error) {
 	}
 	var quarantine []byte
 	if q := r.Quarantine; q != nil {
-		quarantine = append(quarantine, `{"until_ts":`...)
-		quarantine = appendJSONString(quarantine, q.UntilTS)
-		quarantine = append(quarantine, `,"reason":`...)
-		quarantine = appendJSONString(quarantine, q.Reason)
-		quarantine = append(quarantine, `,"since_ts":`...)
-		quarantine = appendJSONString(quarantine, q.SinceTS)
-		quarantine = append(quarantine, '}')
+		quarantine = q.appendJSON(nil)
 	}
 	if err := raw("quarantine", quarantine); err != nil {
 		return nil, err
@@ -601,25 +700,62 @@ func boolean(v json.RawMessage, dst *bool) error {
 	return nil
 }
 
+// quarantine reads a quarantine object: its three known keys, strings, and
+// any other keys into Extra, all in file order.
 func quarantine(v json.RawMessage) (*Quarantine, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(v, &fields); err != nil {
+	fields, ok := objectFields(v)
+	if !ok {
 		return nil, fmt.Errorf("want an object or null, found %s", abbrev(v))
 	}
 	var q Quarantine
-	for _, f := range [...]struct {
-		key string
-		dst *string
-	}{{"until_ts", &q.UntilTS}, {"reason", &q.Reason}, {"since_ts", &q.SinceTS}} {
-		raw, ok := fields[f.key]
-		if !ok {
-			return nil, fmt.Errorf("%s: missing", f.key)
+	keys := make([]string, 0, len(fields))
+	for _, f := range fields {
+		keys = append(keys, f.Key)
+		dst := q.field(f.Key)
+		if dst == nil {
+			q.Extra = append(q.Extra, Field{f.Key, compact(f.Value)})
+			continue
 		}
-		if err := json.Unmarshal(raw, f.dst); err != nil || isNull(raw) {
-			return nil, fmt.Errorf("%s: want a string, found %s", f.key, abbrev(raw))
+		if err := json.Unmarshal(f.Value, dst); err != nil || isNull(f.Value) {
+			return nil, fmt.Errorf("%s: want a string, found %s", f.Key, abbrev(f.Value))
 		}
 	}
+	for _, k := range quarantineKeys {
+		if !slices.Contains(keys, k) {
+			return nil, fmt.Errorf("%s: missing", k)
+		}
+	}
+	if !slices.Equal(keys[:len(quarantineKeys)], quarantineKeys[:]) {
+		q.order = keys
+	}
 	return &q, nil
+}
+
+// objectFields splits a JSON object into its members, in order. A repeated
+// key keeps its first place and its last value, as a Python dict does. ok
+// is false when v is not a JSON object.
+func objectFields(v json.RawMessage) (fields []Field, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		key, _ := tok.(string) // inside an object the decoder only yields string keys
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return nil, false
+		}
+		fields = setField(fields, key, val)
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, false
+	}
+	return fields, true
 }
 
 // LoadState reads the state file at path. A missing file reads as
