@@ -163,7 +163,7 @@ func (m *Machine) DispatchFunc(ctx context.Context, ev Event, guards func(Record
 }
 
 func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, guards func(Record) Guards) (State, error) {
-	if _, err := m.cfg.table.ParseEvent(string(ev)); err != nil {
+	if err := m.checkEvent(ev); err != nil {
 		return "", err
 	}
 	var out State

@@ -46,6 +46,9 @@ type Table struct {
 	// index holds the row for each (state, event), AnyState rows expanded,
 	// so that Transition is one map lookup and does not allocate.
 	index map[stateEvent]int
+	// hasRow holds the events that some row has: the others never move the
+	// machine, from any state.
+	hasRow map[Event]bool
 }
 
 type stateEvent struct {
@@ -216,6 +219,10 @@ func (t *Table) build() error {
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalidTable, errors.Join(errs...))
+	}
+	t.hasRow = make(map[Event]bool, len(t.events))
+	for _, r := range t.rows {
+		t.hasRow[r.Event] = true
 	}
 	return nil
 }

@@ -19,20 +19,38 @@ const (
 // Event is something that happened to the daemon, spelled as it is in the log.
 type Event string
 
-// The events a daemon dispatches.
+// The events a daemon dispatches. Three of them have no row in the seed
+// table and never move its machine: Tick, SleepEligible and
+// HibernationGraceExpired.
 const (
-	HeartbeatRefresh        Event = "heartbeat_refresh"
-	Idle5Min                Event = "idle_5min"
-	Idle30Min               Event = "idle_30min"
-	SleepEligible           Event = "sleep_eligible"
-	RequestArrived          Event = "request_arrived"
-	SleepCycleDone          Event = "sleep_cycle_done"
+	HeartbeatRefresh Event = "heartbeat_refresh"
+	Idle5Min         Event = "idle_5min"
+	Idle30Min        Event = "idle_30min"
+	// SleepEligible is an event with no row in the seed table: dispatching
+	// it is a no-op in every state. It is not the guard of the same name.
+	// To let DROWSY fall asleep, dispatch Idle30Min with
+	// Guards{SleepEligible: true} (the row's guard is GuardSleepEligible).
+	// The Python original declares the event, so it is kept, for tables of
+	// a daemon's own (NewTable) that give it a row. A Machine's logger notes
+	// each dispatch of it at Debug level, and `lifecyclectl dispatch` says so.
+	SleepEligible  Event = "sleep_eligible"
+	RequestArrived Event = "request_arrived"
+	SleepCycleDone Event = "sleep_cycle_done"
+	// HibernationGraceExpired is an event with no row in the seed table:
+	// dispatching it is a no-op in every state, HIBERNATION included (the
+	// Python original reserves it for a later phase). It is kept, like
+	// SleepEligible, for tables of a daemon's own, and noted the same way.
 	HibernationGraceExpired Event = "hibernation_grace_expired"
 	WakeSignal              Event = "wake_signal"
-	Tick                    Event = "tick"
+	// Tick has no row by design: a daemon may dispatch it on each turn of
+	// its loop, and it never moves the machine. It is not noted as the two
+	// above are.
+	Tick Event = "tick"
 )
 
-// Guards is the payload that guarded rows of the table read.
+// Guards is the payload that guarded rows of the table read. The guards are
+// not events: Guards{SleepEligible: true} is what DROWSY + idle_30min
+// needs, while the event SleepEligible moves nothing.
 type Guards struct {
 	SleepEligible bool // read by DROWSY + idle_30min
 	StillIdle     bool // read by SLEEP + sleep_cycle_done
@@ -41,7 +59,8 @@ type Guards struct {
 // Guard names the field of Guards that a row requires, or none.
 type Guard string
 
-// The guards a row may require.
+// The guards a row may require. They are fields of Guards, not events: the
+// events SleepEligible and HibernationGraceExpired have no row.
 const (
 	NoGuard            Guard = ""
 	GuardSleepEligible Guard = "sleep_eligible"

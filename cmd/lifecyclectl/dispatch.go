@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/iai-mcp/lifecycle"
@@ -32,6 +33,13 @@ The shadow_run flag of the state file is kept as it is. The command never
 rotates the log (see "rotate"). It prints "FROM -> TO" or "no transition
 (STATE)". FROM is read just before the dispatch; should another process
 dispatch in between, the printed line says so rather than guess.
+
+When the table explains a "no transition", a hint on stderr says how: the
+row from STATE for EVENT has a guard whose flag was not given, or no row of
+the table has EVENT at all, from any state (sleep_eligible and
+hibernation_grace_expired in the default table: sleep_eligible is not the
+guard of that name, which is --sleep-eligible). tick, a no-op by design,
+gets no hint.
 `
 }
 
@@ -78,7 +86,7 @@ func (c *dispatchCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	line, err := c.dispatch(e.ctx, m, t, ev)
+	line, hint, err := c.dispatch(e.ctx, m, t, ev)
 	if cerr := m.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close %s: %w", m.LockPath(), cerr)
 	}
@@ -86,15 +94,19 @@ func (c *dispatchCmd) run(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintln(e.out, line)
+	if hint != "" {
+		fmt.Fprintln(e.stderr, hint)
+	}
 	return nil
 }
 
-// dispatch dispatches ev and describes what it did.
-func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, t *lifecycle.Table, ev lifecycle.Event) (string, error) {
+// dispatch dispatches ev and describes what it did, with a hint when the
+// table explains why nothing moved.
+func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, t *lifecycle.Table, ev lifecycle.Event) (line, hint string, err error) {
 	// The state before the dispatch, for the message.
 	before, err := m.Snapshot()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	var to lifecycle.State
 	if c.wait > 0 {
@@ -105,12 +117,73 @@ func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, t *lif
 		to, err = m.Dispatch(ev, c.guards)
 	}
 	if errors.Is(err, lifecycle.ErrLocked) && c.wait == 0 {
-		return "", fmt.Errorf("%w (use --wait DURATION to wait for it)", err)
+		return "", "", fmt.Errorf("%w (use --wait DURATION to wait for it)", err)
 	}
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return describe(t, before.CurrentState, ev, c.guards, to), nil
+	if want, changed := t.Transition(before.CurrentState, ev, c.guards); want == to && !changed {
+		hint = noTransitionHint(t, to, ev, c.guards)
+	}
+	return describe(t, before.CurrentState, ev, c.guards, to), hint, nil
+}
+
+// guardFlags are the flags that set each guard.
+var guardFlags = map[lifecycle.Guard]string{
+	lifecycle.GuardSleepEligible: "--sleep-eligible",
+	lifecycle.GuardStillIdle:     "--still-idle",
+}
+
+// noTransitionHint says, from the table t, why ev did not move the machine
+// out of the state from with the guards g, when the table tells: the row
+// for (from, ev) needs a guard that g lacks, or no row has ev at all (which
+// makes an event named like a guard easy to mistake for it). Otherwise, and
+// for tick, a no-op by design, it returns "".
+func noTransitionHint(t *lifecycle.Table, from lifecycle.State, ev lifecycle.Event, g lifecycle.Guards) string {
+	rows := t.Rows()
+	hasRow := false
+	for _, r := range rows {
+		if r.Event != ev {
+			continue
+		}
+		hasRow = true
+		if (r.From == from || r.From == lifecycle.AnyState) && r.To != from && !r.Guard.Holds(g) {
+			return fmt.Sprintf("no transition (%s): the row %s needs %s", from, rowText(r, from), guardFlags[r.Guard])
+		}
+	}
+	if hasRow || ev == lifecycle.Tick {
+		return ""
+	}
+	hint := fmt.Sprintf("no transition (%s): no row of the table has the event %s, from any state, so it never moves the machine", from, ev)
+	guard := lifecycle.Guard(ev)
+	flag, ok := guardFlags[guard]
+	if !ok {
+		return hint
+	}
+	hint += fmt.Sprintf("; the guard %s is the flag %s", guard, flag)
+	var readers []string
+	for _, r := range rows {
+		if r.Guard == guard {
+			readers = append(readers, rowText(r, r.From))
+		}
+	}
+	switch len(readers) {
+	case 0:
+	case 1:
+		hint += ", read by the row " + readers[0]
+	default:
+		hint += ", read by the rows " + strings.Join(readers, ", ")
+	}
+	return hint
+}
+
+// rowText writes r as "FROM --event--> TO", FROM being from (the state an
+// AnyState row is read from; "any" if that is AnyState too).
+func rowText(r lifecycle.Row, from lifecycle.State) string {
+	if from == lifecycle.AnyState {
+		from = "any"
+	}
+	return fmt.Sprintf("%s --%s--> %s", from, r.Event, r.To)
 }
 
 // describe says what a dispatch of ev from the state from did, given the
