@@ -87,8 +87,11 @@ func WithLogDir(dir string) Option { return func(c *config) { c.logDir = dir } }
 // it (checked once a UTC day). 0 turns automatic rotation off.
 func WithRetention(d time.Duration) Option { return func(c *config) { c.retention = d } }
 
-// WithLogger reports transitions, recoveries and rotations through l. A nil
-// l means the default, which discards everything.
+// WithLogger reports transitions, recoveries and rotations through l, and,
+// at Debug level, each dispatch of an event that no row of the Machine's
+// table has (in the seed table sleep_eligible and hibernation_grace_expired;
+// tick, a no-op by design, is not reported). A nil l means the default,
+// which discards everything.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l == nil {
