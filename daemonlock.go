@@ -57,6 +57,20 @@ var heldDaemonLocks = struct {
 // The lock is independent of the lifecycle lock that Dispatch takes: it keeps
 // out a second daemon, not tools that dispatch or read. It is not inherited
 // by programs the daemon runs.
+//
+// The Python daemon does not see this flock; it keeps itself single with
+// the file .locked in its store directory (PythonDaemonLockFile: JSON
+// naming its pid, host and start time). Holding the flock, AcquireDaemon
+// reads dir/.locked as the Python daemon would and refuses, with an
+// *fs.PathError naming .locked and wrapping ErrDaemonRunning whose message
+// names the pid, when it names a live process on this host (other than this
+// one). A .locked that is missing, unreadable, not a valid payload (read
+// again for up to half a second first, as the Python daemon may be between
+// creating and writing it), from another host, or naming a dead pid holds
+// nothing, as for the Python daemon, which would take it over. AcquireDaemon
+// never writes, replaces or removes .locked, and writes no .locked of its
+// own: a Python daemon started after a Go daemon does not see it (see
+// docs/python.md for why, and what to do about it).
 func AcquireDaemon(dir string) (*DaemonLock, error) {
 	if err := mkdir(dir); err != nil {
 		return nil, err
@@ -73,6 +87,9 @@ func AcquireDaemon(dir string) (*DaemonLock, error) {
 		return nil, errors.Join(running, l.close())
 	case err != nil:
 		return nil, errors.Join(err, l.close())
+	}
+	if err := checkPythonDaemon(dir); err != nil {
+		return nil, errors.Join(err, l.unlock(), l.close())
 	}
 	if err := writePID(l.f, path); err != nil {
 		return nil, errors.Join(err, l.unlock(), l.close())
