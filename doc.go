@@ -38,6 +38,14 @@
 // Python tools and a Go daemon can share one directory. Directories are
 // created 0700, files 0600.
 //
+// The state file and the lock file must be regular files: a symbolic link
+// at either path is refused (opened with O_NOFOLLOW), by New, LoadState,
+// SaveState, Snapshot and every dispatch, with an *fs.PathError naming it;
+// directories on the way are followed. New also refuses a lock path that is
+// the state file or one of its temporary files, and a lock or state path
+// inside the log directory or naming another file of the directory that the
+// library or the Python daemon writes (.daemon.lock, wake.signal, .locked).
+//
 // # Dispatch
 //
 //  1. Take the Machine's in-process mutex: goroutines queue.
@@ -112,7 +120,31 @@
 // # Daemons and watchers
 //
 // AcquireDaemon keeps a second daemon off a directory with a flock on
-// .daemon.lock that the kernel releases when the holder dies. Watch follows
+// .daemon.lock that the kernel releases when the holder dies, and refuses
+// while a live Python daemon holds the directory's .locked. Watch follows
 // the state file from another process, delivering every transition (from
 // the log) and each new record.
+//
+// # Sharing a directory with the Python project
+//
+// The files are the same bytes in both languages (docs/python.md has the
+// details), but the lock is not shared by every Python writer: since the
+// Python project's v1.0 its dispatch no longer takes .lifecycle.lock, and
+// its sleep pipeline never did. The flock therefore excludes Machines (in
+// any process) and old Python dispatches only. Against a Python program
+// that writes the state file without the lock, the library still keeps its
+// promises of whole records (both sides only replace the file by rename),
+// fresh reads (a dispatch starts from the file's current bytes, Python's
+// keys included), durability of what it acknowledges at the moment it
+// acknowledges it, and unique seqs; it cannot keep its promises of no lost
+// updates (a Python read-modify-write that overlaps a dispatch undoes the
+// dispatch, acknowledged or not, or is undone by it), of a log that agrees
+// with the state file, or of recovery that repairs the difference. Give the
+// state file one writer at a time: one daemon per directory (AcquireDaemon),
+// other programs signalling it (WriteWakeSignal) rather than writing.
+//
+// A Python daemon started after a Go daemon does not see the Go daemon's
+// flock, and the Go daemon writes no .locked of its own (a Python daemon
+// that checks a pid's command line would take it over; docs/python.md says
+// why and what to do instead).
 package lifecycle
