@@ -834,17 +834,21 @@ func readStateFile(path string) ([]byte, error) {
 }
 
 // readStateInto reads the state file at path into buf (reusing it when it
-// is large enough), as readStateFile does; a missing file is (nil, false,
-// nil). It runs on every dispatch, so it uses the system calls directly: an
-// *os.File would register the descriptor with the runtime's poller and add
-// two system calls to the four it needs (open, fstat, read, close).
+// is large enough), as readStateFile does, a symbolic link refused; a
+// missing file is (nil, false, nil). It runs on every dispatch, so it uses
+// the system calls directly: an *os.File would register the descriptor
+// with the runtime's poller and add two system calls to the four it needs
+// (open, fstat, read, close).
 func readStateInto(path string, buf []byte) (data []byte, exists bool, err error) {
 	corrupt := func(err error) ([]byte, bool, error) {
+		if err == unix.ELOOP {
+			err = errStateSymlink
+		}
 		return nil, true, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
 	}
 	var fd int
 	for {
-		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
 		if err != unix.EINTR {
 			break
 		}
