@@ -136,12 +136,13 @@
 // promises of whole records (both sides only replace the file by rename),
 // fresh reads (a dispatch starts from the file's current bytes, Python's
 // keys included), durability of what it acknowledges at the moment it
-// acknowledges it, and unique seqs; it cannot keep its promises of no lost
-// updates (a Python read-modify-write that overlaps a dispatch undoes the
-// dispatch, acknowledged or not, or is undone by it), of a log that agrees
-// with the state file, or of recovery that repairs the difference. Give the
-// state file one writer at a time: one daemon per directory (AcquireDaemon),
-// other programs signalling it (WriteWakeSignal) rather than writing.
+// acknowledges it, a recovery that leaves the Python record as it is, and
+// unique seqs; it cannot keep its promises of no lost updates (a Python
+// read-modify-write that overlaps a dispatch undoes the dispatch,
+// acknowledged or not, or is undone by it) and of a log that agrees with
+// the state file. Give the state file one writer at a time: one daemon per
+// directory (AcquireDaemon), other programs signalling it (WriteWakeSignal)
+// rather than writing.
 //
 // A Python daemon started after a Go daemon does not see the Go daemon's
 // flock, and the Go daemon writes no .locked of its own (a Python daemon

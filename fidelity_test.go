@@ -203,3 +203,59 @@ func TestQuarantineExtraFromGo(t *testing.T) {
 		})
 	}
 }
+
+// TestLastTransitionUnknownKeysSurvive: the last_transition object is kept
+// as the file has it (unknown keys, key order, the spelling of its time)
+// for as long as it describes the record's last transition: through a load
+// and a save, a heartbeat and an update. A new transition replaces it
+// whole, unknown keys and all, since they were about the one before.
+func TestLastTransitionUnknownKeysSurvive(t *testing.T) {
+	fixture := stRead(t, filepath.Join(pyDir, "last_transition_extra_keys.json"))
+	lastTransitionOf := func(t *testing.T, doc []byte) string {
+		t.Helper()
+		_, rest, ok := strings.Cut(string(doc), "\n  \"last_transition\": ")
+		require.True(t, ok, "no last_transition in %s", doc)
+		end := strings.Index(rest, "\n  }")
+		require.Positive(t, end, "last_transition not closed in %s", doc)
+		return rest[:end+len("\n  }")]
+	}
+	kept := lastTransitionOf(t, fixture)
+	require.Contains(t, kept, `"by"`)
+	tests := []struct {
+		name string
+		do   func(t *testing.T, dir, path string)
+		want string // the last_transition object after
+	}{
+		{"LoadState then SaveState", func(t *testing.T, _, path string) {
+			rec, err := lifecycle.LoadState(path)
+			require.NoError(t, err)
+			require.NoError(t, lifecycle.SaveState(path, rec.Clone()))
+			require.Equal(t, string(fixture), string(stRead(t, path)))
+		}, kept},
+		{"heartbeat_refresh", func(t *testing.T, dir, _ string) {
+			m := newMachine(t, dir, lifecycle.WithClock(func() time.Time { return t0 }))
+			_, err := m.Dispatch(lifecycle.HeartbeatRefresh, lifecycle.Guards{})
+			require.NoError(t, err)
+		}, kept},
+		{"Update", func(t *testing.T, dir, _ string) {
+			m := newMachine(t, dir)
+			_, err := m.Update(func(r *lifecycle.Record) error { r.CrisisMode = true; return nil })
+			require.NoError(t, err)
+		}, kept},
+		{"a transition", func(t *testing.T, dir, _ string) {
+			m := newMachine(t, dir, lifecycle.WithClock(func() time.Time { return t0 }))
+			_, err := m.Dispatch(lifecycle.RequestArrived, lifecycle.Guards{})
+			require.NoError(t, err)
+		}, "{\n    \"ts\": \"2026-11-25T22:45:32.123456+00:00\",\n    \"from\": \"SLEEP\",\n    \"to\": \"WAKE\",\n" +
+			"    \"trigger\": \"request_arrived\",\n    \"seq\": 4\n  }"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, lifecycle.DefaultStateFile)
+			require.NoError(t, os.WriteFile(path, fixture, 0o600))
+			tt.do(t, dir, path)
+			require.Equal(t, tt.want, lastTransitionOf(t, stRead(t, path)))
+		})
+	}
+}

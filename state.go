@@ -23,7 +23,11 @@ const MaxStateSize = 1 << 20
 
 // Record is the content of the state file. Its JSON form (MarshalJSON) is the
 // file's: the known keys in a fixed order, then any keys this library does
-// not know, kept with their values.
+// not know, kept with their values. The nested objects keep what this
+// library does not know of them too, byte for byte: sleep_cycle_progress
+// is kept whole, quarantine keeps its unknown keys and key order (see
+// Quarantine), and last_transition is written back as the file had it for
+// as long as it describes LastTransition.
 type Record struct {
 	CurrentState State
 	SinceTS      time.Time
@@ -50,6 +54,20 @@ type Record struct {
 	LastTransition *Transition
 	// Extra holds the keys this library does not know, in file order.
 	Extra []Field
+
+	// lastTransitionFile is the file's last_transition object, when it is
+	// not what LastTransition would be written as (keys this library does
+	// not know, another key order, another spelling of the time); nil
+	// otherwise. It is written back as it was for as long as LastTransition
+	// is the transition it describes.
+	lastTransitionFile *rawTransition
+}
+
+// rawTransition is a last_transition object as a file has it, and the
+// transition it describes.
+type rawTransition struct {
+	t   Transition
+	raw json.RawMessage // compact
 }
 
 // Quarantine is the sleep cycle's back-off after repeated failures.
@@ -386,8 +404,12 @@ func (r Record) encode(indent string) ([]byte, error) {
 	b = strconv.AppendInt(b, r.EssentialVariableConsecutiveClears, 10)
 	key("transition_seq")
 	b = strconv.AppendInt(b, r.TransitionSeq, 10)
-	if r.LastTransition != nil {
-		if err := raw(lastTransitionKey, appendLastTransition(nil, r.LastTransition)); err != nil {
+	if lt := r.LastTransition; lt != nil {
+		v := appendLastTransition(nil, lt)
+		if f := r.lastTransitionFile; f != nil && sameTransition(&f.t, lt) {
+			v = f.raw
+		}
+		if err := raw(lastTransitionKey, v); err != nil {
 			return nil, err
 		}
 	}
@@ -606,6 +628,9 @@ func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage,
 			fail(lastTransitionKey, err)
 		} else {
 			r.LastTransition = lt
+			if c := compact(v); !bytes.Equal(c, appendLastTransition(nil, lt)) {
+				r.lastTransitionFile = &rawTransition{t: *lt, raw: c}
+			}
 		}
 	}
 	if v, ok := raw["crisis_mode_since_ts"]; ok && !isNull(v) {
