@@ -1,0 +1,53 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/coreos/go-systemd/v22/activation"
+)
+
+// Listen returns the listening socket the service manager passed
+// (LISTEN_FDS and LISTEN_PID, as systemd socket activation sets them), or,
+// when none was passed, a new one listening on addr: "unix:PATH" for a Unix
+// socket, otherwise a TCP "host:port". The LISTEN_ variables are removed
+// from the environment, so that programs the daemon runs do not take the
+// socket for theirs.
+//
+// Closing the returned listener stops this process from accepting. A socket
+// the manager passed stays open in the manager, which queues the
+// connections that arrive meanwhile and hands the socket to the next
+// instance; a socket Listen opened itself is closed, and clients are
+// refused until the next start.
+func Listen(addr string) (net.Listener, error) {
+	files := activation.Files(true)
+	switch len(files) {
+	case 0:
+		if addr == "" {
+			return nil, errors.New("listen: no socket from the service manager (LISTEN_FDS) and no address to listen on")
+		}
+		if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+			return net.Listen("unix", path)
+		}
+		return net.Listen("tcp", addr)
+	case 1:
+	default:
+		for _, f := range files {
+			_ = f.Close() // not ours to use: the error says so
+		}
+		return nil, fmt.Errorf("listen: the service manager passed %d sockets; this daemon takes one", len(files))
+	}
+	f := files[0]
+	ln, err := net.FileListener(f)
+	// FileListener works on a duplicate: the original is closed either way.
+	if cerr := f.Close(); cerr != nil && err == nil {
+		err = cerr
+		_ = ln.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen: the socket the service manager passed (fd 3, %s): %w", f.Name(), err)
+	}
+	return ln, nil
+}
