@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	sd "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/iai-mcp/lifecycle"
 )
 
@@ -188,7 +189,7 @@ func (d *Daemon) Run(ctx context.Context) (Outcome, error) {
 	}
 	err := d.run(ctx)
 	close(d.done)
-	d.note.send("STOPPING=1")
+	d.note.send(sd.SdNotifyStopping)
 	switch {
 	case errors.Is(err, errHibernate):
 		return Hibernated, nil
@@ -205,7 +206,7 @@ func (d *Daemon) run(ctx context.Context) error {
 	}
 	d.booted = true
 	close(d.ready)
-	d.note.send("READY=1\nSTATUS=" + string(d.state))
+	d.note.send(sd.SdNotifyReady + "\nSTATUS=" + string(d.state))
 	wctx, stopWatchdog := context.WithCancel(ctx)
 	watchdogDone := make(chan struct{})
 	go func() {
