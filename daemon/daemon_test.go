@@ -214,6 +214,11 @@ func TestSleepCycleResumes(t *testing.T) {
 		ran      []int
 	}{
 		{"none", ``, "sleep cycle started: attempt 1, step 0 of 4", []int{0, 1, 2, 3}},
+		{"null", `null`, "sleep cycle started: attempt 1, step 0 of 4", []int{0, 1, 2, 3}},
+		{"started, nothing done", `{"last_completed_index":-1,"attempt":1,"steps":4,"started_at":"x"}`,
+			"sleep cycle started: attempt 2, step 0 of 4", []int{0, 1, 2, 3}},
+		{"float", `{"last_completed_index":1.5,"attempt":1,"steps":4}`,
+			"sleep cycle started: attempt 1, step 0 of 4", []int{0, 1, 2, 3}},
 		{"two done", `{"last_completed_index":1,"attempt":1,"steps":4,"started_at":"x"}`,
 			"sleep cycle started: attempt 2, step 2 of 4", []int{2, 3}},
 		{"third attempt", `{"last_completed_index":2,"attempt":2,"steps":4,"started_at":"x"}`,
