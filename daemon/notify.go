@@ -3,9 +3,9 @@ package daemon
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"

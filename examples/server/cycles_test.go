@@ -176,7 +176,9 @@ type transition struct {
 	Seq      int64
 }
 
-func (tr transition) String() string { return string(tr.From) + "->" + string(tr.To) + " " + tr.Trigger }
+func (tr transition) String() string {
+	return string(tr.From) + "->" + string(tr.To) + " " + tr.Trigger
+}
 
 func transitionLines(t *testing.T, dir string) []transition {
 	t.Helper()
