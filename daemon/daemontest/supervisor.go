@@ -1,6 +1,7 @@
 package daemontest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -18,16 +19,17 @@ import (
 // arrive while no server runs, or while one is starting or exiting, wait in
 // the socket's queue for the next server: none is refused.
 type Supervisor struct {
-	Addr   net.Addr
-	sock   *os.File
-	fd     int // sock's descriptor, read once: each Fd call may change its mode
-	newCmd func() *exec.Cmd
-	events chan Event
-	wake   [2]int // a pipe: Close writes to it to end the poll
-	done   chan struct{}
-	mu     sync.Mutex
-	cmd    *exec.Cmd // the running server, if any
-	closed bool
+	Addr    net.Addr
+	sock    *os.File
+	fd      int // sock's descriptor, read once: each Fd call may change its mode
+	newCmd  func() *exec.Cmd
+	events  chan Event
+	wake    [2]int // a pipe: Close writes to it to end the poll
+	done    chan struct{}
+	mu      sync.Mutex
+	cmd     *exec.Cmd // the running server, if any
+	closed  bool      // Close or CloseWhenIdle was called: no more starts
+	wakeErr error     // writing to the pipe failed
 }
 
 // EventKind says what happened to a server.
@@ -96,6 +98,9 @@ func (s *Supervisor) loop() {
 			return
 		}
 		cmd, err := s.start()
+		if errors.Is(err, errClosed) {
+			return
+		}
 		if err != nil {
 			s.events <- Event{Kind: Exited, Err: err}
 			return
@@ -129,6 +134,8 @@ func (s *Supervisor) waitReadable() bool {
 	}
 }
 
+var errClosed = errors.New("supervisor closed")
+
 // start runs a server with the socket as its fd 3. LISTEN_PID must be the
 // server's own pid, which is known only once it runs: as systemd does
 // between fork and exec, a shell sets it to its own pid ($$) and execs the
@@ -137,7 +144,7 @@ func (s *Supervisor) start() (*exec.Cmd, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, errors.New("supervisor closed")
+		return nil, errClosed
 	}
 	server := s.newCmd()
 	env := server.Env
@@ -168,23 +175,63 @@ func (s *Supervisor) Signal(sig os.Signal) (bool, error) {
 
 // Close stops starting servers, kills the running one, waits for the
 // supervisor to finish (reading its remaining events is not needed), and
-// closes the socket: clients still queued are then refused.
+// closes the socket: clients still queued are then refused. Calls after the
+// first, and after CloseWhenIdle, return nil.
 func (s *Supervisor) Close() error {
-	s.mu.Lock()
-	already := s.closed
-	s.closed = true
-	if s.cmd != nil {
-		_ = s.cmd.Process.Kill() // it may have exited already
-	}
-	s.mu.Unlock()
-	if already {
+	if !s.stop(true) {
 		return nil
 	}
-	_, werr := unix.Write(s.wake[1], []byte{0})
 	go func() { // drain, so the loop never blocks on a full channel
 		for range s.events {
 		}
 	}()
 	<-s.done
-	return errors.Join(werr, unix.Close(s.wake[0]), unix.Close(s.wake[1]), s.sock.Close())
+	return s.release()
+}
+
+// CloseWhenIdle stops starting servers, waits for the running one, if any,
+// to exit by itself (it is killed if ctx ends first), and closes the socket.
+// Events keep coming until the channel is closed, which it is once the last
+// server's exit has been delivered: read them, as CloseWhenIdle waits for
+// that.
+func (s *Supervisor) CloseWhenIdle(ctx context.Context) error {
+	if !s.stop(false) {
+		return nil
+	}
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		if s.cmd != nil {
+			_ = s.cmd.Process.Kill() // it may have exited
+		}
+		s.mu.Unlock()
+		<-s.done
+	}
+	return s.release()
+}
+
+// stop ends the loop's starting of servers, and kills the running one if
+// asked. It reports whether this was the first call.
+func (s *Supervisor) stop(kill bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.closed = true
+	if kill && s.cmd != nil {
+		_ = s.cmd.Process.Kill() // it may have exited
+	}
+	// The poll ends on this byte, which stays unread: every later poll
+	// ends at once too.
+	if _, err := unix.Write(s.wake[1], []byte{0}); err != nil {
+		s.wakeErr = err
+	}
+	return true
+}
+
+// release closes the socket and the pipe once the loop has ended.
+func (s *Supervisor) release() error {
+	return errors.Join(s.wakeErr, unix.Close(s.wake[0]), unix.Close(s.wake[1]), s.sock.Close())
 }

@@ -159,6 +159,21 @@ func transitions(t *testing.T, dir string) []string {
 	return got
 }
 
+// waitForRecord watches dir's state file until a record satisfies ok.
+func waitForRecord(t *testing.T, ctx context.Context, dir string, ok func(lifecycle.Record) bool) {
+	t.Helper()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := lifecycle.Watch(wctx, dir)
+	require.NoError(t, err)
+	for ev := range events {
+		if ev.Kind == lifecycle.WatchRecord && ok(ev.Record) {
+			return
+		}
+	}
+	t.Fatalf("no such record within %v", overall)
+}
+
 func countKind(t *testing.T, dir, kind string) int {
 	t.Helper()
 	n := 0
@@ -269,6 +284,11 @@ func TestDaemonRequestInterruptsSleep(t *testing.T) {
 	p.waitFor(t, "WAKE -> DROWSY (idle_5min)")
 	p.waitFor(t, "DROWSY -> SLEEP (idle_30min)")
 	p.waitFor(t, "sleep cycle started: attempt 2, ...")
+	// The line comes before the cycle's first progress record: wait for
+	// the record, or a stop could come before it lands.
+	waitForRecord(t, ctx, dir, func(rec lifecycle.Record) bool {
+		return rec.SleepCycleProgress != nil && progressOf(t, rec).Attempt == 2
+	})
 	p.signal(t, syscall.SIGTERM)
 	p.waitFor(t, "stopped: terminated signal received")
 	require.Equal(t, 0, p.exit(t))
