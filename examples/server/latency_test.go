@@ -12,12 +12,13 @@ import (
 // dial to the answer, under the socket-holding supervisor:
 //
 //   - awake: the server runs, in WAKE;
+//
 //   - hibernated: the server has hibernated and exited, so the connection
 //     waits in the socket's queue while the supervisor starts a new one,
 //     which boots, makes the wake-up durable (HIBERNATION -> WAKE), accepts
 //     and answers.
 //
-//	go test ./examples/server -run '^$' -bench WakeLatency -benchtime 20x
+//     go test ./examples/server -run '^$' -bench WakeLatency -benchtime 20x
 func BenchmarkWakeLatency(b *testing.B) {
 	tests := []struct {
 		name string
