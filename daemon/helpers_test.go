@@ -24,12 +24,6 @@ var fast = []daemon.Option{
 	daemon.WithIdlePolicy(lifecycle.IdlePolicy{Drowsy: 5 * time.Millisecond, Sleep: 10 * time.Millisecond}),
 }
 
-// awake never gets drowsy within a test.
-var awake = []daemon.Option{
-	daemon.WithTick(time.Millisecond),
-	daemon.WithIdlePolicy(lifecycle.IdlePolicy{Drowsy: time.Hour, Sleep: 2 * time.Hour}),
-}
-
 // narration collects a daemon's lines as they come.
 type narration struct {
 	mu    sync.Mutex

@@ -47,9 +47,8 @@ func serverCmd(args ...string) *exec.Cmd {
 type lines struct {
 	mu   sync.Mutex
 	all  []string
-	more chan struct{} // closed and replaced on each line, and at EOF
-	eof  bool
-	next int // the first line waitFor has not passed
+	more chan struct{} // closed and replaced on each write
+	next int           // the first line waitFor has not passed
 }
 
 func newLines() *lines { return &lines{more: make(chan struct{})} }
