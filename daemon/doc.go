@@ -7,7 +7,7 @@
 //	d, err := daemon.Open(dir, daemon.WithSleepCycle(cycle))
 //	// errors.Is(err, lifecycle.ErrDaemonRunning): another daemon runs on dir
 //	defer d.Close()
-//	ln, err := daemon.Listen("127.0.0.1:7070") // systemd's socket, or its own
+//	ln, _, err := daemon.Listen("127.0.0.1:7070") // systemd's socket, or its own
 //	go serve(ln, d)                             // per request: d.Request(ctx)
 //	outcome, err := d.Run(ctx)                  // ctx: signal.NotifyContext
 //	// outcome == daemon.Hibernated: close ln, exit 0; the next connection starts it again

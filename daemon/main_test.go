@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(childMain(os.Args[1:]))
 	}
+	if os.Getenv(listenChildEnv) == "1" {
+		os.Exit(listenChild(os.Args[1:]))
+	}
 	os.Exit(m.Run())
 }
 

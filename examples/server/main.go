@@ -163,8 +163,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // serve listens, runs the kit's loop, and serves until it ends.
 func serve(ctx context.Context, d *daemon.Daemon, cfg config, say func(string), logger *slog.Logger) int {
-	passed := os.Getenv("LISTEN_FDS") != ""
-	ln, err := daemon.Listen(cfg.listen)
+	ln, passed, err := daemon.Listen(cfg.listen)
 	if err != nil {
 		logger.Error("server: cannot listen", "err", err)
 		return exitError
