@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/activation"
+	"golang.org/x/sys/unix"
 )
 
 // Listen returns the listening socket the service manager passed
@@ -42,6 +44,9 @@ func Listen(addr string) (ln net.Listener, passed bool, err error) {
 		return nil, false, fmt.Errorf("listen: the service manager passed %d sockets; this daemon takes one", len(files))
 	}
 	f := files[0]
+	if err := checkListening(f); err != nil {
+		return nil, true, errors.Join(err, f.Close())
+	}
 	ln, err = net.FileListener(f)
 	// FileListener works on a duplicate: the original is closed either way.
 	if cerr := f.Close(); cerr != nil && err == nil {
@@ -51,4 +56,27 @@ func Listen(addr string) (ln net.Listener, passed bool, err error) {
 		return nil, true, fmt.Errorf("listen: the socket the service manager passed (fd 3, %s): %w", f.Name(), err)
 	}
 	return ln, true, nil
+}
+
+// checkListening fails unless f is a socket in the listening state:
+// net.FileListener takes a datagram socket too, whose Accept fails.
+func checkListening(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("listen: the file the service manager passed (fd 3, %s): %w", f.Name(), err)
+	}
+	var listening int
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		listening, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+	}); err != nil {
+		serr = err
+	}
+	switch {
+	case serr != nil:
+		return fmt.Errorf("listen: the file the service manager passed (fd 3, %s) is not a socket: %w", f.Name(), serr)
+	case listening == 0:
+		return fmt.Errorf("listen: the socket the service manager passed (fd 3, %s) is not listening (a datagram socket, or a connection)", f.Name())
+	}
+	return nil
 }
