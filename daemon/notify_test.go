@@ -3,6 +3,8 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -187,8 +189,9 @@ func TestNotificationsOff(t *testing.T) {
 		{"unreachable", func(s *daemontest.NotifySocket) []string {
 			return []string{"NOTIFY_SOCKET=" + s.Path + ".missing", "WATCHDOG_USEC=20000"}
 		}, false, 1},
-		// The socket's queue fills with pings: each send then gives up
-		// after a second, and the daemon still hibernates and exits.
+		// The test fills the socket's queue before the child starts: its
+		// first send gives up after a second, the next ones sooner, and it
+		// still hibernates and exits.
 		{"manager not reading", func(s *daemontest.NotifySocket) []string {
 			return []string{s.Env(), "WATCHDOG_USEC=2000"}
 		}, true, 1},
@@ -202,6 +205,7 @@ func TestNotificationsOff(t *testing.T) {
 			c := child{env: tt.env(sock), sock: sock}
 			if tt.stuck {
 				c.sock = nil
+				fill(t, sock.Path)
 			}
 			r := c.run(t, dir)
 			require.Contains(t, r.stdout, "outcome: hibernated")
@@ -210,5 +214,21 @@ func TestNotificationsOff(t *testing.T) {
 				require.Empty(t, r.msgs)
 			}
 		})
+	}
+}
+
+// fill sends datagrams to the socket at path until its queue is full.
+func fill(t *testing.T, path string) {
+	t.Helper()
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, conn.Close()) }()
+	for {
+		require.NoError(t, conn.SetWriteDeadline(time.Now().Add(10*time.Millisecond)))
+		_, err := conn.Write([]byte("FILLER=1"))
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return
+		}
+		require.NoError(t, err)
 	}
 }
