@@ -392,3 +392,28 @@ func field(t *testing.T, raw json.RawMessage, key string) json.RawMessage {
 	require.NoError(t, json.Unmarshal(raw, &m), string(raw))
 	return m[key]
 }
+
+// Activity dispatched by another process (heartbeat_refresh, through the
+// state file's wrapper_event_seq) restarts the idle clock: while it comes
+// every 20 ms the daemon, drowsy after a second idle, stays awake; once it
+// stops, the daemon gets drowsy. (Margins, not timings, are what the test
+// relies on: a stall of a whole second would be needed to fail it.)
+func TestOtherProcessActivityKeepsAwake(t *testing.T) {
+	dir := t.TempDir()
+	r := startDaemon(t, dir, daemon.WithTick(time.Millisecond),
+		daemon.WithIdlePolicy(lifecycle.IdlePolicy{Drowsy: time.Second, Sleep: time.Hour}))
+	<-r.d.Ready()
+	m, err := lifecycle.New(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, m.Close()) }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for range 100 { // two seconds of heartbeats: twice the idle threshold
+		<-tick.C
+		_, err := m.DispatchContext(t.Context(), lifecycle.HeartbeatRefresh, lifecycle.Guards{})
+		require.NoError(t, err)
+	}
+	require.Equal(t, []string{"boot WAKE"}, r.lines.all(), "awake while another process is active")
+	r.waitFor(t, "WAKE -> DROWSY (idle_5min)")
+	r.stop(t)
+}
