@@ -137,3 +137,19 @@ func shortTempDir(t *testing.T) string {
 	t.Cleanup(func() { require.NoError(t, os.RemoveAll(dir)) })
 	return dir
 }
+
+// A second server on a directory whose daemon runs exits 3 at once, having
+// touched nothing: it has not even listened.
+func TestServerSecondRefused(t *testing.T) {
+	dir := t.TempDir()
+	held, err := lifecycle.AcquireDaemon(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, held.Release()) }()
+	var out, errb bytes.Buffer
+	require.Equal(t, exitRunning, run([]string{"--dir=" + dir, "--listen=127.0.0.1:0"}, &out, &errb))
+	require.Contains(t, errb.String(), "another daemon runs on this directory")
+	require.Empty(t, out.String(), "no listening line")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "only the daemon lock")
+}
