@@ -159,6 +159,21 @@ func transitions(t *testing.T, dir string) []string {
 	return got
 }
 
+// waitForRecord watches dir's state file until a record satisfies ok.
+func waitForRecord(t *testing.T, ctx context.Context, dir string, ok func(lifecycle.Record) bool) {
+	t.Helper()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events, err := lifecycle.Watch(wctx, dir)
+	require.NoError(t, err)
+	for ev := range events {
+		if ev.Kind == lifecycle.WatchRecord && ok(ev.Record) {
+			return
+		}
+	}
+	t.Fatalf("no such record within %v", overall)
+}
+
 func countKind(t *testing.T, dir, kind string) int {
 	t.Helper()
 	n := 0
@@ -180,6 +195,15 @@ func loadState(t *testing.T, dir string) lifecycle.Record {
 			"left in the directory")
 	}
 	return rec
+}
+
+// progress is the sleep cycle's sleep_cycle_progress object.
+type progress struct {
+	LastCompletedIndex int    `json:"last_completed_index"`
+	Attempt            int    `json:"attempt"`
+	StartedAt          string `json:"started_at"`
+	Steps              int    `json:"steps"`
+	CompletedAt        string `json:"completed_at,omitempty"`
 }
 
 func progressOf(t *testing.T, rec lifecycle.Record) progress {
@@ -260,6 +284,11 @@ func TestDaemonRequestInterruptsSleep(t *testing.T) {
 	p.waitFor(t, "WAKE -> DROWSY (idle_5min)")
 	p.waitFor(t, "DROWSY -> SLEEP (idle_30min)")
 	p.waitFor(t, "sleep cycle started: attempt 2, ...")
+	// The line comes before the cycle's first progress record: wait for
+	// the record, or a stop could come before it lands.
+	waitForRecord(t, ctx, dir, func(rec lifecycle.Record) bool {
+		return rec.SleepCycleProgress != nil && progressOf(t, rec).Attempt == 2
+	})
 	p.signal(t, syscall.SIGTERM)
 	p.waitFor(t, "stopped: terminated signal received")
 	require.Equal(t, 0, p.exit(t))
@@ -392,6 +421,8 @@ func TestDaemonStopsCleanly(t *testing.T) {
 	}{
 		{"SIGTERM in WAKE", awake, false, "boot WAKE", syscall.SIGTERM, false, lifecycle.Wake},
 		{"SIGINT in WAKE", awake, false, "boot WAKE", syscall.SIGINT, false, lifecycle.Wake},
+		{"SIGHUP in WAKE", awake, false, "boot WAKE", syscall.SIGHUP, false, lifecycle.Wake},
+		{"SIGHUP mid sleep cycle", endless, false, "sleep cycle started: ...", syscall.SIGHUP, false, lifecycle.Sleep},
 		{"SIGTERM mid sleep cycle", endless, false, "sleep cycle started: ...", syscall.SIGTERM, false, lifecycle.Sleep},
 		{"SIGINT mid sleep cycle", endless, false, "sleep cycle started: ...", syscall.SIGINT, false, lifecycle.Sleep},
 		{"SIGTERM while the lock is busy", append(slices.Clone(awake), "--lock-wait=5ms"), false, "busy: ...", syscall.SIGTERM, true, lifecycle.Wake},
@@ -414,7 +445,7 @@ func TestDaemonStopsCleanly(t *testing.T) {
 			p := startDaemon(t, ctx, dir, tt.args...)
 			p.waitFor(t, tt.at)
 			p.signal(t, tt.sig)
-			p.waitFor(t, "stopped: ...")
+			p.waitFor(t, "stopped: "+tt.sig.String()+" signal received")
 			require.Equal(t, 0, p.exit(t))
 			release()
 			rec := loadState(t, dir)
@@ -491,67 +522,4 @@ func TestDaemonFlags(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Empty(t, entries, "a bad command line touches nothing")
-}
-
-func TestSleepAllowed(t *testing.T) {
-	now := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
-	ts := func(d time.Duration) string { return lifecycle.FormatTimestamp(now.Add(d)) }
-	tests := []struct {
-		name string
-		edit func(*lifecycle.Record)
-		want bool
-	}{
-		{"plain", func(*lifecycle.Record) {}, true},
-		{"crisis", func(r *lifecycle.Record) { r.CrisisMode = true }, false},
-		{"quarantined", func(r *lifecycle.Record) {
-			r.Quarantine = &lifecycle.Quarantine{UntilTS: ts(time.Hour), Reason: "r", SinceTS: ts(-time.Hour)}
-		}, false},
-		{"quarantine ends now", func(r *lifecycle.Record) {
-			r.Quarantine = &lifecycle.Quarantine{UntilTS: ts(0), Reason: "r", SinceTS: ts(-time.Hour)}
-		}, true},
-		{"quarantine over", func(r *lifecycle.Record) {
-			r.Quarantine = &lifecycle.Quarantine{UntilTS: ts(-time.Minute), Reason: "r", SinceTS: ts(-time.Hour)}
-		}, true},
-		{"quarantine unreadable", func(r *lifecycle.Record) {
-			r.Quarantine = &lifecycle.Quarantine{UntilTS: "tomorrow", Reason: "r", SinceTS: ts(-time.Hour)}
-		}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rec := lifecycle.DefaultRecord(now)
-			tt.edit(&rec)
-			require.Equal(t, tt.want, sleepAllowed(rec, now))
-		})
-	}
-}
-
-func TestResumePoint(t *testing.T) {
-	tests := []struct {
-		name        string
-		raw         string
-		steps       int
-		next, tries int
-	}{
-		{"none", ``, 5, 0, 1},
-		{"null", `null`, 5, 0, 1},
-		{"started, nothing done", `{"last_completed_index":-1,"attempt":1,"steps":5,"started_at":"x"}`, 5, 0, 2},
-		{"two done", `{"last_completed_index":1,"attempt":1,"steps":5,"started_at":"x"}`, 5, 2, 2},
-		{"third attempt", `{"last_completed_index":3,"attempt":2,"steps":5,"started_at":"x"}`, 5, 4, 3},
-		{"all done", `{"last_completed_index":4,"attempt":1,"steps":5,"started_at":"x"}`, 5, 0, 1},
-		{"completed", `{"last_completed_index":2,"attempt":1,"steps":5,"started_at":"x","completed_at":"y"}`, 5, 0, 1},
-		{"other cycle length", `{"last_completed_index":1,"attempt":1,"steps":4,"started_at":"x"}`, 5, 0, 1},
-		{"index out of range", `{"last_completed_index":-2,"attempt":1,"steps":5}`, 5, 0, 1},
-		{"attempt zero", `{"last_completed_index":1,"attempt":0,"steps":5}`, 5, 0, 1},
-		{"attempt huge", `{"last_completed_index":1,"attempt":9223372036854775807,"steps":5}`, 5, 0, 1},
-		{"wrong types", `{"last_completed_index":"1","attempt":1,"steps":5}`, 5, 0, 1},
-		{"float", `{"last_completed_index":1.5,"attempt":1,"steps":5}`, 5, 0, 1},
-		{"someone else's shape", `{"phase":"consolidate"}`, 5, 0, 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			next, tries := resumePoint(json.RawMessage(tt.raw), tt.steps)
-			require.Equal(t, tt.next, next)
-			require.Equal(t, tt.tries, tries)
-		})
-	}
 }

@@ -1,0 +1,237 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/iai-mcp/lifecycle"
+)
+
+var (
+	// errHibernate ends the loop: the machine is in HIBERNATION.
+	errHibernate = errors.New("hibernation")
+	// errBusy: a dispatch gave up waiting for the lock.
+	errBusy = errors.New("lock busy")
+)
+
+// boot applies the rule "a start is demand".
+func (d *Daemon) boot(ctx context.Context) error {
+	rec, err := d.m.Snapshot()
+	if err != nil {
+		return err
+	}
+	d.setState(rec.CurrentState)
+	d.seenSeq, d.activeAt = rec.WrapperEventSeq, d.now()
+	d.say("boot %s", d.state)
+	consumed, err := d.consumeWakeSignal()
+	if err != nil {
+		return err
+	}
+	if !consumed && d.state != lifecycle.Hibernation {
+		return nil
+	}
+	for {
+		if err := d.dispatch(ctx, lifecycle.WakeSignal, lifecycle.Guards{}); !errors.Is(err, errBusy) {
+			return err
+		}
+	}
+}
+
+// consumeWakeSignal takes a pending wake signal. A signal taken whose
+// removal could not be synced is still acted on.
+func (d *Daemon) consumeWakeSignal() (bool, error) {
+	consumed, err := lifecycle.ConsumeWakeSignal(d.dir)
+	if consumed {
+		d.say("wake signal consumed")
+		if err != nil {
+			d.log.Warn("daemon: wake signal taken, but its removal may not be durable", "err", err)
+		}
+		return true, nil
+	}
+	return false, err
+}
+
+// tick is one turn of the loop.
+func (d *Daemon) tick(ctx context.Context) error {
+	consumed, err := d.consumeWakeSignal()
+	if err != nil {
+		return err
+	}
+	if consumed {
+		if err := d.dispatch(ctx, lifecycle.WakeSignal, lifecycle.Guards{}); err != nil && !errors.Is(err, errBusy) {
+			return err
+		}
+	}
+	rec, err := d.refresh()
+	if err != nil {
+		return err
+	}
+	switch d.state {
+	case lifecycle.Sleep:
+		if d.req.undispatched.Load() {
+			break // a request came: it wakes the machine instead
+		}
+		return d.sleepCycle(ctx, rec)
+	case lifecycle.Hibernation:
+		if d.req.undispatched.Load() {
+			break // shadow run: a request wakes it
+		}
+		// observe has already ended a daemon that is not in shadow run;
+		// this is a second line of defence.
+		if !d.cfg.shadowRun {
+			d.say("exit: HIBERNATION")
+			return errHibernate
+		}
+		return nil // wait for a wake signal or a request
+	}
+	ev, g := lifecycle.RequestArrived, lifecycle.Guards{}
+	if !d.req.undispatched.Load() {
+		ev, g = d.cfg.policy.Next(lifecycle.Observation{
+			State:        d.state,
+			Idle:         d.now() - max(d.activeAt, d.req.latest()),
+			SleepAllowed: sleepAllowed(rec, time.Now()),
+		})
+	}
+	if err := d.dispatch(ctx, ev, g); !errors.Is(err, errBusy) {
+		return err
+	}
+	return nil
+}
+
+// serveRequests moves the machine for the requests waiting for the loop:
+// outside WAKE it dispatches request_arrived at once; in WAKE (the machine
+// got there since they asked) the next tick records them.
+func (d *Daemon) serveRequests(ctx context.Context) error {
+	served, ok := d.req.take()
+	if !ok {
+		return nil
+	}
+	defer close(served)
+	if d.state == lifecycle.Wake {
+		return nil
+	}
+	if err := d.dispatch(ctx, lifecycle.RequestArrived, lifecycle.Guards{}); !errors.Is(err, errBusy) {
+		return err
+	}
+	return nil
+}
+
+// refresh reads the state file and observes it.
+func (d *Daemon) refresh() (lifecycle.Record, error) {
+	rec, err := d.m.Snapshot()
+	if err != nil {
+		return lifecycle.Record{}, err
+	}
+	return rec, d.observe(rec)
+}
+
+// observe takes in a record read from the state file: it restarts the idle
+// clock if wrapper_event_seq moved, and reports a state this daemon did not
+// dispatch itself.
+func (d *Daemon) observe(rec lifecycle.Record) error {
+	if rec.WrapperEventSeq != d.seenSeq {
+		d.seenSeq, d.activeAt = rec.WrapperEventSeq, d.now()
+	}
+	if rec.CurrentState != d.state {
+		return d.moved(rec.CurrentState, "by another process")
+	}
+	return nil
+}
+
+// moved records, narrates and notifies a transition, and decides what
+// HIBERNATION means.
+func (d *Daemon) moved(to lifecycle.State, why string) error {
+	d.say("%s -> %s (%s)", d.state, to, why)
+	d.setState(to)
+	if d.booted { // the boot's wake-up goes with READY=1
+		d.note.send("STATUS=" + string(to))
+	}
+	if to != lifecycle.Hibernation {
+		return nil
+	}
+	if d.cfg.shadowRun {
+		d.say("shadow run: staying up in HIBERNATION")
+		return nil
+	}
+	d.say("exit: HIBERNATION")
+	return errHibernate
+}
+
+// dispatch sends ev, waiting at most the lock wait for the lock. A busy lock
+// is errBusy; ctx's end while waiting is ctx's error.
+func (d *Daemon) dispatch(ctx context.Context, ev lifecycle.Event, g lifecycle.Guards) error {
+	return d.dispatchFunc(ctx, ev, func(lifecycle.Record) lifecycle.Guards { return g })
+}
+
+// dispatchFunc is dispatch with guards computed under the lock, from the
+// record the dispatch changes.
+func (d *Daemon) dispatchFunc(ctx context.Context, ev lifecycle.Event, guards func(lifecycle.Record) lifecycle.Guards) error {
+	if ev == lifecycle.RequestArrived {
+		// Cleared before: a request reported during the dispatch is
+		// dispatched again next tick rather than lost.
+		d.req.undispatched.Store(false)
+	}
+	dctx, cancel := context.WithTimeout(ctx, d.cfg.lockWait)
+	to, err := d.m.DispatchFunc(dctx, ev, guards)
+	cancel()
+	if err != nil && ev == lifecycle.RequestArrived {
+		d.req.undispatched.Store(true)
+	}
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, lifecycle.ErrLocked):
+		d.say("busy: %s not dispatched, the lock is held elsewhere", ev)
+		return errBusy
+	default:
+		return err
+	}
+	if to != d.state {
+		return d.moved(to, string(ev))
+	}
+	return nil
+}
+
+// sleepAllowed reports whether the record lets the daemon sleep at now.
+func sleepAllowed(rec lifecycle.Record, now time.Time) bool {
+	if rec.CrisisMode {
+		return false
+	}
+	if q := rec.Quarantine; q != nil {
+		until, err := lifecycle.ParseTimestamp(q.UntilTS)
+		if err != nil || now.Before(until) {
+			return false
+		}
+	}
+	return true
+}
+
+// recordProgress writes p to sleep_cycle_progress, waiting for a busy lock
+// for at most the lock wait. If the lock stays busy the write is skipped:
+// the next one carries the same information, as last_completed_index only
+// grows. ctx's end ends the wait.
+func (d *Daemon) recordProgress(ctx context.Context, p progress) error {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	uctx, cancel := context.WithTimeout(ctx, d.cfg.lockWait)
+	_, err = d.m.UpdateContext(uctx, func(r *lifecycle.Record) error {
+		r.SleepCycleProgress = raw
+		return nil
+	})
+	cancel()
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, lifecycle.ErrLocked):
+		d.say("busy: sleep cycle progress not recorded, the lock is held elsewhere")
+		return nil
+	}
+	return err
+}

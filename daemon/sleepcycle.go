@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/iai-mcp/lifecycle"
+)
+
+// SleepCycle is the work a daemon does in SLEEP (consolidation, compaction,
+// backups), in Steps steps. The kit runs Step(ctx, i) for each i from the
+// first not yet done, and records each completed step in the state file, so
+// that a cycle interrupted by a request, a stop or a crash resumes where it
+// stopped.
+//
+// ctx ends when a request is reported to this daemon or Run's context ends;
+// a step should then return promptly (its work is not recorded as done, and
+// runs again on resume). A step that returns another error abandons the
+// cycle until the next tick.
+type SleepCycle struct {
+	Steps int
+	Step  func(ctx context.Context, step int) error
+}
+
+// progress is the sleep cycle's sleep_cycle_progress object, the one the
+// example daemon has always written.
+type progress struct {
+	LastCompletedIndex int    `json:"last_completed_index"`
+	Attempt            int    `json:"attempt"`
+	StartedAt          string `json:"started_at"`
+	Steps              int    `json:"steps"`
+	CompletedAt        string `json:"completed_at,omitempty"`
+}
+
+// maxAttempt bounds the attempt counter read back from the file.
+const maxAttempt = 1 << 30
+
+// resumePoint reads the progress left in the state file and returns the
+// step to run next and the attempt number: after the last completed step
+// with attempt+1 if an unfinished cycle of the same length is recorded, else
+// step 0 of attempt 1. Anything it cannot read starts afresh.
+func resumePoint(raw json.RawMessage, steps int) (next, attempt int) {
+	var p progress
+	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil {
+		return 0, 1
+	}
+	if p.CompletedAt != "" || p.Steps != steps || p.Attempt < 1 || p.Attempt >= maxAttempt ||
+		p.LastCompletedIndex < -1 || p.LastCompletedIndex >= steps-1 {
+		return 0, 1
+	}
+	return p.LastCompletedIndex + 1, p.Attempt + 1
+}
+
+// sleepCycle runs (or resumes) one sleep cycle. It returns nil when the
+// cycle was interrupted, failed or ended without hibernating; errHibernate
+// when it hibernated.
+func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record) error {
+	n := max(d.cfg.cycle.Steps, 0)
+	next, attempt := resumePoint(rec.SleepCycleProgress, n)
+	p := progress{LastCompletedIndex: next - 1, Attempt: attempt,
+		StartedAt: lifecycle.FormatTimestamp(time.Now()), Steps: n}
+	baseSeq, baseReq := rec.WrapperEventSeq, d.req.count()
+	d.say("sleep cycle started: attempt %d, step %d of %d", attempt, next, n)
+	if err := d.recordProgress(ctx, p); err != nil {
+		return err
+	}
+	for i := next; i < n; i++ {
+		if err := d.sleepStep(ctx, i); err != nil {
+			switch {
+			case ctx.Err() != nil:
+				d.say("sleep cycle stopped: %d of %d steps done", i, n)
+				return ctx.Err()
+			case errors.Is(err, errInterrupted):
+				// A request: the loop dispatches it next, which wakes.
+				d.say("sleep cycle interrupted: %d of %d steps done", i, n)
+				return nil
+			}
+			d.say("sleep cycle failed: %d of %d steps done", i, n)
+			d.log.Warn("daemon: sleep step failed; the next tick resumes the cycle", "step", i, "err", err)
+			return nil
+		}
+		p.LastCompletedIndex = i
+		if err := d.recordProgress(ctx, p); err != nil {
+			return err
+		}
+		if interrupted, err := d.leftSleep(); interrupted || err != nil {
+			if err == nil {
+				d.say("sleep cycle interrupted: %d of %d steps done", i+1, n)
+			}
+			return err
+		}
+	}
+	p.CompletedAt = lifecycle.FormatTimestamp(time.Now())
+	if err := d.recordProgress(ctx, p); err != nil {
+		return err
+	}
+	// still_idle is decided under the lock, from the record the dispatch
+	// changes: a heartbeat from another process just before it counts, and
+	// so does a request reported here and not yet dispatched.
+	for {
+		if interrupted, err := d.leftSleep(); interrupted || err != nil {
+			if err == nil {
+				d.say("sleep cycle interrupted: %d of %d steps done", n, n)
+			}
+			return err
+		}
+		stillIdle := func(r lifecycle.Record) lifecycle.Guards {
+			still := r.WrapperEventSeq == baseSeq && d.req.count() == baseReq
+			d.say("sleep cycle done: still_idle=%t", still)
+			return lifecycle.Guards{StillIdle: still}
+		}
+		if err := d.dispatchFunc(ctx, lifecycle.SleepCycleDone, stillIdle); !errors.Is(err, errBusy) {
+			return err
+		}
+	}
+}
+
+// leftSleep reports whether the machine has left SLEEP, or a request waits
+// to move it out.
+func (d *Daemon) leftSleep() (bool, error) {
+	if _, err := d.refresh(); err != nil {
+		return false, err
+	}
+	return d.state != lifecycle.Sleep || d.req.waiting(), nil
+}
+
+// errInterrupted: a request cancelled the sleep step.
+var errInterrupted = errors.New("sleep step interrupted by a request")
+
+// sleepStep runs one step of the caller's cycle, with a context that a
+// request cancels.
+func (d *Daemon) sleepStep(ctx context.Context, i int) error {
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := d.req.onWaiting(func() { cancel(errInterrupted) })
+	defer stop()
+	if d.req.waiting() {
+		return errInterrupted
+	}
+	err := d.cfg.cycle.Step(sctx, i)
+	if err != nil && sctx.Err() != nil && ctx.Err() == nil {
+		return errInterrupted
+	}
+	return err
+}

@@ -1,0 +1,206 @@
+// Command server is a socket-activated service built on the lifecycle
+// daemon kit: it hibernates to zero processes when idle, and the service
+// manager starts it again on the next connection, which it answers. No
+// client is refused meanwhile: the manager holds the listening socket, and
+// the kernel queues connections while no server runs.
+//
+//	go run ./examples/server --dir /tmp/lc --listen 127.0.0.1:7070      # started by hand
+//	printf 'hello\n' | nc -q1 127.0.0.1 7070                            # WAKE
+//
+// Under systemd (user units in examples/server/systemd) it takes its
+// listener from the manager (LISTEN_FDS) and ignores --listen; by hand it
+// listens on --listen. Each line a client sends is a request: it is
+// reported to the kit (request_arrived, coalesced) and answered with the
+// state it was served in and a newline, e.g. "WAKE\n". A connection may
+// send any number of lines.
+//
+// It prints the kit's lines on stdout (see package daemon), plus:
+//
+//	listening on 127.0.0.1:7070 (socket from the service manager)
+//	listening on 127.0.0.1:7070 (own socket)
+//	stopped: terminated signal received        SIGTERM, SIGINT or SIGHUP; exits 0
+//
+// On HIBERNATION ("exit: HIBERNATION") it stops accepting and closes its
+// listener (the manager's socket stays open in the manager), answers what
+// the connections it already accepted send within --drain, closes them and
+// exits 0. Exit codes:
+//
+//	0  after HIBERNATION, or a stop signal (SIGTERM, SIGINT, SIGHUP)
+//	1  an error
+//	2  a bad command line
+//	3  another daemon runs on this directory; the message names its pid
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/iai-mcp/lifecycle"
+	"github.com/iai-mcp/lifecycle/daemon"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes, listed in the package doc.
+const (
+	exitOK      = 0
+	exitError   = 1
+	exitUsage   = 2
+	exitRunning = 3
+)
+
+// config is the command line.
+type config struct {
+	dir        string
+	listen     string
+	tick       time.Duration
+	drowsy     time.Duration
+	sleep      time.Duration
+	sleepSteps int
+	sleepStep  time.Duration
+	drain      time.Duration
+	shadowRun  bool
+}
+
+var errUsage = errors.New("usage")
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: server --dir DIR [--listen ADDR] [flags]")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.dir, "dir", "", "lifecycle directory: state file, lock, logs/, wake.signal (required)")
+	fs.StringVar(&c.listen, "listen", "", `address to listen on when the service manager passes no socket: "host:port" or "unix:PATH"`)
+	fs.DurationVar(&c.tick, "tick", daemon.DefaultTick, "how often the loop looks at the state")
+	fs.DurationVar(&c.drowsy, "drowsy-after", lifecycle.DefaultDrowsyAfter, "idle time before idle_5min (WAKE -> DROWSY)")
+	fs.DurationVar(&c.sleep, "sleep-after", lifecycle.DefaultSleepAfter, "idle time before idle_30min (DROWSY -> SLEEP)")
+	fs.IntVar(&c.sleepSteps, "sleep-steps", 5, "steps in a sleep cycle")
+	fs.DurationVar(&c.sleepStep, "sleep-step", 10*time.Millisecond, "simulated work per sleep step")
+	fs.DurationVar(&c.drain, "drain", time.Second, "on the way out, how long accepted connections may still send")
+	fs.BoolVar(&c.shadowRun, "shadow-run", false, "stay up in HIBERNATION (the log records a shadow_run_warning)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	bad := func(format string, a ...any) (config, error) {
+		fmt.Fprintf(stderr, "server: "+format+"\n", a...)
+		fs.Usage()
+		return c, errUsage
+	}
+	switch {
+	case fs.NArg() > 0:
+		return bad("unexpected argument %q", fs.Arg(0))
+	case c.dir == "":
+		return bad("--dir is required")
+	case c.tick <= 0:
+		return bad("--tick must be positive, got %v", c.tick)
+	case c.drowsy <= 0:
+		return bad("--drowsy-after must be positive, got %v", c.drowsy)
+	case c.sleep <= 0:
+		return bad("--sleep-after must be positive, got %v", c.sleep)
+	case c.sleepSteps <= 0:
+		return bad("--sleep-steps must be positive, got %d", c.sleepSteps)
+	case c.sleepStep < 0:
+		return bad("--sleep-step must not be negative, got %v", c.sleepStep)
+	case c.drain < 0:
+		return bad("--drain must not be negative, got %v", c.drain)
+	}
+	return c, nil
+}
+
+// run is the server; it returns the exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case err != nil:
+		return exitUsage
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	say := func(line string) {
+		if _, err := fmt.Fprintln(stdout, line); err != nil {
+			logger.Warn("server: cannot write to stdout", "err", err)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
+
+	d, err := daemon.Open(cfg.dir,
+		daemon.WithTick(cfg.tick),
+		daemon.WithIdlePolicy(lifecycle.IdlePolicy{Drowsy: cfg.drowsy, Sleep: cfg.sleep}),
+		daemon.WithSleepCycle(daemon.SleepCycle{Steps: cfg.sleepSteps, Step: simulatedWork(cfg.sleepStep)}),
+		daemon.WithShadowRun(cfg.shadowRun),
+		daemon.WithLogger(logger),
+		daemon.WithNarrator(say))
+	switch {
+	case errors.Is(err, lifecycle.ErrDaemonRunning):
+		logger.Error("server: another daemon runs on this directory; not starting", "err", err)
+		return exitRunning
+	case err != nil:
+		logger.Error("server: cannot start", "err", err)
+		return exitError
+	}
+	code := serve(ctx, d, cfg, say, logger)
+	if err := d.Close(); err != nil {
+		logger.Error("server: closing", "err", err)
+		code = exitError
+	}
+	return code
+}
+
+// serve listens, runs the kit's loop, and serves until it ends.
+func serve(ctx context.Context, d *daemon.Daemon, cfg config, say func(string), logger *slog.Logger) int {
+	ln, passed, err := daemon.Listen(cfg.listen)
+	if err != nil {
+		logger.Error("server: cannot listen", "err", err)
+		return exitError
+	}
+	if passed {
+		say(fmt.Sprintf("listening on %s (socket from the service manager)", ln.Addr()))
+	} else {
+		say(fmt.Sprintf("listening on %s (own socket)", ln.Addr()))
+	}
+	s := newServer(d, ln, logger)
+	go s.accept()
+	outcome, runErr := d.Run(ctx)
+	code := exitOK
+	switch {
+	case runErr != nil:
+		logger.Error("server: stopping on error", "err", runErr)
+		code = exitError
+	case outcome == daemon.Stopped:
+		say(fmt.Sprintf("stopped: %v", context.Cause(ctx)))
+	}
+	if err := s.shutdown(cfg.drain); err != nil {
+		logger.Error("server: closing the listener", "err", err)
+		code = exitError
+	}
+	return code
+}
+
+// simulatedWork is a sleep step that takes d, or less if ctx ends first.
+func simulatedWork(d time.Duration) func(context.Context, int) error {
+	return func(ctx context.Context, _ int) error {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/iai-mcp/lifecycle/daemon"
+)
+
+// maxLine bounds a request line: a client that sends more without a
+// newline is disconnected.
+const maxLine = 64 << 10
+
+// server answers each line a client sends with the state it was served in.
+type server struct {
+	d   *daemon.Daemon
+	ln  net.Listener
+	log *slog.Logger
+
+	accepting sync.WaitGroup // the accept loop
+	handlers  sync.WaitGroup // one per connection
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	closing   bool      // shutdown has begun
+	deadline  time.Time // then: the end of the drain
+}
+
+func newServer(d *daemon.Daemon, ln net.Listener, logger *slog.Logger) *server {
+	s := &server{d: d, ln: ln, log: logger, conns: map[net.Conn]struct{}{}}
+	s.accepting.Add(1)
+	return s
+}
+
+// accept accepts connections until the listener is closed.
+func (s *server) accept() {
+	defer s.accepting.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of descriptors and the like: the connection waits in the
+			// queue, and the next Accept may succeed.
+			s.log.Warn("server: accept failed", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		s.track(c)
+		go s.handle(c)
+	}
+}
+
+// track records c as open. A connection accepted as the listener closes is
+// served too, within the drain: its client has been accepted, and must not
+// go unanswered.
+func (s *server) track(c net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.conns[c] = struct{}{}
+	s.handlers.Add(1)
+	if s.closing {
+		_ = c.SetReadDeadline(s.deadline) // fails only on a closed connection
+	}
+}
+
+// handle answers each line on c until the client closes it, or the drain
+// deadline passes on the way out.
+func (s *server) handle(c net.Conn) {
+	defer s.handlers.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		if err := c.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Warn("server: closing a connection", "err", err)
+		}
+	}()
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 0, 256), maxLine)
+	w := bufio.NewWriter(c)
+	for sc.Scan() {
+		st, err := s.d.Request(context.Background())
+		if err != nil {
+			s.log.Warn("server: request not reported", "err", err)
+		}
+		if _, err := w.WriteString(string(st) + "\n"); err != nil {
+			return
+		}
+		if err := w.Flush(); err != nil {
+			return
+		}
+	}
+	_ = w.Flush() // the client may be gone; nothing to do about it
+}
+
+// shutdown stops accepting, gives accepted connections drain to send more,
+// and waits for their handlers.
+func (s *server) shutdown(drain time.Duration) error {
+	s.mu.Lock()
+	s.closing, s.deadline = true, time.Now().Add(drain)
+	for c := range s.conns {
+		_ = c.SetReadDeadline(s.deadline) // fails only on a closed connection
+	}
+	s.mu.Unlock()
+	err := s.ln.Close()
+	s.accepting.Wait()
+	s.handlers.Wait()
+	return err
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/iai-mcp/lifecycle"
+	"github.com/stretchr/testify/require"
+)
+
+// awake keeps the server in WAKE for the length of any test.
+var awake = []string{"--tick=5ms", "--drowsy-after=1h", "--sleep-after=2h"}
+
+// fast walks an idle server to hibernation in milliseconds.
+var fast = []string{"--tick=2ms", "--drowsy-after=20ms", "--sleep-after=40ms", "--sleep-steps=2", "--sleep-step=2ms"}
+
+// listenAddr reads the address from the server's "listening on" line.
+func listenAddr(t *testing.T, line string) string {
+	t.Helper()
+	rest, ok := strings.CutPrefix(line, "listening on ")
+	require.True(t, ok, line)
+	addr, _, ok := strings.Cut(rest, " (")
+	require.True(t, ok, line)
+	return addr
+}
+
+// Started by hand, it listens on --listen, answers every line of a
+// connection with the state, and stops cleanly on each stop signal.
+func TestServerByHand(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			ctx := testContext(t)
+			dir := t.TempDir()
+			p := startServer(t, append([]string{"--dir=" + dir, "--listen=127.0.0.1:0"}, awake...)...)
+			addr := listenAddr(t, p.stdout.waitFor(t, ctx, "listening on ..."))
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			_, err = c.Write([]byte("one\ntwo\n\nfour\n"))
+			require.NoError(t, err)
+			r := bufio.NewReader(c)
+			for range 4 {
+				answer, err := r.ReadString('\n')
+				require.NoError(t, err)
+				require.Equal(t, "WAKE\n", answer)
+			}
+			require.NoError(t, c.Close())
+
+			require.NoError(t, p.cmd.Process.Signal(sig))
+			p.stdout.waitFor(t, ctx, "stopped: "+sig.String()+" signal received")
+			require.Equal(t, 0, p.exit(t, ctx))
+			rec, err := lifecycle.LoadState(filepath.Join(dir, lifecycle.DefaultStateFile))
+			require.NoError(t, err)
+			require.Equal(t, lifecycle.Wake, rec.CurrentState)
+		})
+	}
+}
+
+// Idle, it hibernates and exits 0 having closed its listener: started by
+// hand, nothing holds the socket any more.
+func TestServerHibernatesAndExits(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	sock := filepath.Join(shortTempDir(t), "s.sock")
+	p := startServer(t, append([]string{"--dir=" + dir, "--listen=unix:" + sock}, fast...)...)
+	p.stdout.waitFor(t, ctx, "listening on "+sock+" (own socket)")
+	p.stdout.waitFor(t, ctx, "SLEEP -> HIBERNATION (sleep_cycle_done)")
+	p.stdout.waitFor(t, ctx, "exit: HIBERNATION")
+	require.Equal(t, 0, p.exit(t, ctx))
+	_, err := ask(ctx, "unix", sock)
+	require.True(t, isRefused(err), "%v", err)
+	require.NotContains(t, strings.Join(p.stderr.complete(), "\n"), "level=WARN")
+	require.NotContains(t, strings.Join(p.stderr.complete(), "\n"), "level=ERROR")
+}
+
+// A client that sends a line longer than the limit is disconnected; the
+// server goes on serving others.
+func TestServerLongLine(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	p := startServer(t, append([]string{"--dir=" + dir, "--listen=127.0.0.1:0"}, awake...)...)
+	addr := listenAddr(t, p.stdout.waitFor(t, ctx, "listening on ..."))
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	// The server may disconnect before the whole line is written.
+	_, _ = c.Write(bytes.Repeat([]byte("x"), maxLine+1))
+	_, err = bufio.NewReader(c).ReadString('\n')
+	require.Error(t, err, "no answer, the connection is closed")
+	require.NoError(t, c.Close())
+	answer, err := ask(ctx, "tcp", addr)
+	require.NoError(t, err)
+	require.Equal(t, "WAKE", answer)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 0, p.exit(t, ctx))
+}
+
+func TestServerFlags(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr
+		code int
+	}{
+		{"help", []string{"-h"}, "--listen", 0},
+		{"no dir", nil, "--dir", 2},
+		{"zero tick", []string{"--dir=" + dir, "--tick=0"}, "--tick", 2},
+		{"negative drowsy", []string{"--dir=" + dir, "--drowsy-after=-1s"}, "--drowsy-after", 2},
+		{"zero sleep", []string{"--dir=" + dir, "--sleep-after=0s"}, "--sleep-after", 2},
+		{"no steps", []string{"--dir=" + dir, "--sleep-steps=0"}, "--sleep-steps", 2},
+		{"negative step", []string{"--dir=" + dir, "--sleep-step=-1ms"}, "--sleep-step", 2},
+		{"negative drain", []string{"--dir=" + dir, "--drain=-1s"}, "--drain", 2},
+		{"stray argument", []string{"--dir=" + dir, "extra"}, "extra", 2},
+		// Past the flags: no socket passed and no address.
+		{"nothing to listen on", []string{"--dir=" + filepath.Join(dir, "lc")}, "no socket from the service manager", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			require.Equal(t, tt.code, run(tt.args, &out, &errb))
+			require.Contains(t, errb.String(), tt.want)
+		})
+	}
+}
+
+// shortTempDir is a temporary directory whose path is short enough for a
+// Unix socket (t.TempDir's carries the test's name).
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "lc")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, os.RemoveAll(dir)) })
+	return dir
+}
+
+// A second server on a directory whose daemon runs exits 3 at once, having
+// touched nothing: it has not even listened.
+func TestServerSecondRefused(t *testing.T) {
+	dir := t.TempDir()
+	held, err := lifecycle.AcquireDaemon(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, held.Release()) }()
+	var out, errb bytes.Buffer
+	require.Equal(t, exitRunning, run([]string{"--dir=" + dir, "--listen=127.0.0.1:0"}, &out, &errb))
+	require.Contains(t, errb.String(), "another daemon runs on this directory")
+	require.Empty(t, out.String(), "no listening line")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "only the daemon lock")
+}
