@@ -40,12 +40,15 @@ func (c *simClock) set(t time.Time) {
 	c.now = t
 }
 
-// simAck is an operation that returned without error: what the state file
-// held when it returned (nil: no state file), after ops operations.
+// simAck is an operation that returned: what the state file held when it
+// returned (nil: no state file), after ops operations, and whether it
+// returned without error (acknowledged). A failed operation is not
+// acknowledged, but what it wrote may survive: it is a "later" record.
 type simAck struct {
 	ops   int
 	what  string
 	state []byte
+	acked bool
 }
 
 // simRun is a workload being recorded.
@@ -68,7 +71,28 @@ func (s *simRun) stateBytes() []byte {
 }
 
 func (s *simRun) ack(what string) {
+	s.acks = append(s.acks, simAck{ops: s.rec.ops(), what: what, state: s.stateBytes(), acked: true})
+}
+
+// failed records an operation that returned an error.
+func (s *simRun) failed(what string) {
 	s.acks = append(s.acks, simAck{ops: s.rec.ops(), what: what, state: s.stateBytes()})
+}
+
+// failAt dispatches ev on m with the step named step failing, as a crash
+// or an I/O error there would, and closes m.
+func (s *simRun) failAt(m *lifecycle.Machine, step string, ev lifecycle.Event, g lifecycle.Guards) {
+	restore := lifecycle.SetAfterStep(func(st string) error {
+		if st == step {
+			return errInjected
+		}
+		return nil
+	})
+	_, err := m.Dispatch(ev, g)
+	restore()
+	require.ErrorIs(s.t, err, errInjected)
+	s.failed(string(ev) + " failed at " + step)
+	require.NoError(s.t, m.Close())
 }
 
 func (s *simRun) newMachine() *lifecycle.Machine {
@@ -169,7 +193,7 @@ func runWorkload(t *testing.T, w simWorkload, perPoint, stride int) simStats {
 	}
 	rec := newRecorder(t, root)
 	s := &simRun{t: t, rec: rec, dir: dir, clock: clock, opts: opts}
-	initial := simAck{state: s.stateBytes(), what: "setup"}
+	initial := simAck{state: s.stateBytes(), what: "setup", acked: true}
 	restore := lifecycle.SetFileSystem(rec)
 	w.run(s)
 	restore()
@@ -181,9 +205,11 @@ func runWorkload(t *testing.T, w simWorkload, perPoint, stride int) simStats {
 	n := 0
 	for k := 0; k < len(rec.snaps); k += stride {
 		// The acknowledged operation: the last one complete by operation k.
-		allowed := []simAck{initial}
+		// What the state file may hold: the acknowledged record or any
+		// written after it, failed operations' included.
+		allowed := append([]simAck{initial}, s.acks...)
 		for i, a := range s.acks {
-			if a.ops <= k {
+			if a.ops <= k && a.acked {
 				allowed = s.acks[i:]
 			}
 		}

@@ -380,40 +380,46 @@ func crashChoices(m *simModel, limit int, rng *rand.Rand) []crashChoice {
 	type axis struct {
 		node    int
 		dir     bool
-		options int
+		options uint64
 	}
 	var axes []axis
-	total := 1
+	total := uint64(1)
 	for id, n := range m.nodes {
 		switch {
 		case n.dir && len(n.changes) > 0:
-			k := min(len(n.changes), 16)
-			axes = append(axes, axis{id, true, 1 << k})
+			if len(n.changes) > 63 {
+				panic("crash simulator: more than 63 unsynced changes in one directory")
+			}
+			axes = append(axes, axis{id, true, 1 << len(n.changes)})
 		case !n.dir && len(n.writes) > 0:
-			axes = append(axes, axis{id, false, 2*len(n.writes) + 1})
+			axes = append(axes, axis{id, false, uint64(2*len(n.writes) + 1)})
 		default:
 			continue
 		}
-		total = min(total*axes[len(axes)-1].options, 1<<30)
+		if o := axes[len(axes)-1].options; total > 1<<40/o {
+			total = 1 << 40
+		} else {
+			total *= o
+		}
 	}
-	choice := func(pick func(a axis) int) crashChoice {
+	choice := func(pick func(a axis) uint64) crashChoice {
 		c := crashChoice{kept: map[int]uint64{}, whole: map[int]int{}, torn: map[int]bool{}}
 		for _, a := range axes {
 			v := pick(a)
 			if a.dir {
-				c.kept[a.node] = uint64(v)
+				c.kept[a.node] = v
 				continue
 			}
 			// 0, 2, 4, ...: that many writes whole; odd: the next one torn.
-			c.whole[a.node], c.torn[a.node] = v/2, v%2 == 1
+			c.whole[a.node], c.torn[a.node] = int(v/2), v%2 == 1
 		}
 		return c
 	}
 	var out []crashChoice
-	if total <= limit {
+	if total <= uint64(limit) {
 		for i := range total {
 			rest := i
-			out = append(out, choice(func(a axis) int {
+			out = append(out, choice(func(a axis) uint64 {
 				v := rest % a.options
 				rest /= a.options
 				return v
@@ -421,9 +427,9 @@ func crashChoices(m *simModel, limit int, rng *rand.Rand) []crashChoice {
 		}
 		return out
 	}
-	out = append(out, choice(func(axis) int { return 0 }), choice(func(a axis) int { return a.options - 1 }))
+	out = append(out, choice(func(axis) uint64 { return 0 }), choice(func(a axis) uint64 { return a.options - 1 }))
 	for len(out) < limit {
-		out = append(out, choice(func(a axis) int { return rng.IntN(a.options) }))
+		out = append(out, choice(func(a axis) uint64 { return rng.Uint64N(a.options) }))
 	}
 	return out
 }
@@ -451,7 +457,7 @@ func materialize(t *testing.T, m *simModel, c crashChoice, dst string) {
 		require.NoError(t, os.Mkdir(path, 0o700))
 		entries := cloneEntries(n.durableEntries)
 		for i, ch := range n.changes {
-			if i < 64 && c.kept[id]&(1<<i) != 0 {
+			if c.kept[id]&(1<<i) != 0 {
 				applyChange(entries, ch)
 			}
 		}

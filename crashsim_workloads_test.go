@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -92,36 +93,49 @@ func simWorkloads(randomLives int) []simWorkload {
 			},
 		},
 	}
-	// A crash during recovery: a dispatch failed at each step of its write,
-	// then the next Machine recovers, recorded.
+	// A dispatch stopped at each step of its write (a kill, or an I/O
+	// error), then the next Machine recovers and goes on: all of it
+	// recorded, so a power loss may also come after the recovery.
 	for _, step := range []string{"temp write", "temp fsync", "rename", "dir fsync", "log write", "log fsync"} {
 		ws = append(ws, simWorkload{
-			name: "recovery after a failure at " + step,
-			sub:  "lc", start: simDay0,
-			setup: func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option) {
-				history(t, dir, clock, opts)
-				m, err := lifecycle.New(dir, opts...)
-				require.NoError(t, err)
-				restore := lifecycle.SetAfterStep(func(s string) error {
-					if s == step {
-						return errInjected
-					}
-					return nil
-				})
-				_, err = m.Dispatch(lifecycle.SleepCycleDone, lifecycle.Guards{StillIdle: true})
-				restore()
-				if err != nil {
-					require.ErrorIs(t, err, errInjected)
-				}
-				require.NoError(t, m.Close())
-			},
+			name: "a dispatch stopped at " + step + ", then recovery",
+			sub:  "lc", start: simDay0, setup: history,
 			run: func(s *simRun) {
 				m := s.newMachine()
+				s.failAt(m, step, lifecycle.SleepCycleDone, lifecycle.Guards{StillIdle: true})
+				m = s.newMachine()
+				s.dispatch(m, lifecycle.Tick, lifecycle.Guards{})
 				s.dispatch(m, lifecycle.RequestArrived, lifecycle.Guards{})
 				require.NoError(s.t, m.Close())
 			},
 		})
 	}
+	ws = append(ws,
+		simWorkload{
+			name: "a new day's log file whose writer stopped before syncing its entry",
+			sub:  "lc", start: simDay0, setup: history,
+			run: func(s *simRun) {
+				s.clock.set(simDay0.Add(2 * time.Hour)) // the next UTC day
+				m := s.newMachine()
+				s.failAt(m, "log fsync", lifecycle.SleepCycleDone, lifecycle.Guards{StillIdle: true})
+				m = s.newMachine()
+				s.dispatch(m, lifecycle.RequestArrived, lifecycle.Guards{})
+				s.dispatch(m, lifecycle.Idle5Min, lifecycle.Guards{})
+				require.NoError(s.t, m.Close())
+			},
+		},
+		simWorkload{
+			name: "directories made by a process that stopped before syncing them",
+			sub:  "a/lc", start: simDay0,
+			run: func(s *simRun) {
+				require.NoError(s.t, s.rec.Mkdir(filepath.Dir(s.dir), 0o700))
+				require.NoError(s.t, s.rec.Mkdir(s.dir, 0o700))
+				m := s.newMachine()
+				s.dispatch(m, lifecycle.Idle5Min, lifecycle.Guards{})
+				require.NoError(s.t, m.Close())
+			},
+		},
+	)
 	for seed := range uint64(randomLives) {
 		ws = append(ws, randomWorkload(seed))
 	}

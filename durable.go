@@ -162,3 +162,45 @@ func mkdirAll(dir string) error {
 	}
 	return fsys.SyncDir(filepath.Dir(dir))
 }
+
+// syncFileAndDir makes the file at path and its directory entry durable.
+func syncFileAndDir(path string) error {
+	f, err := fsys.OpenFile(path, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return pathErr("sync", path, err)
+	}
+	serr := fsys.Sync(f)
+	cerr := f.Close()
+	if serr != nil {
+		return pathErr("sync", path, serr)
+	}
+	if cerr != nil {
+		return pathErr("close", path, cerr)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncEntries makes the entries of dirs and of their ancestors durable: it
+// syncs each one's parent, up to the root. A parent that cannot be synced
+// fails it; an ancestor further up that cannot (one this process may not
+// open) ends the walk there.
+func syncEntries(dirs ...string) error {
+	done := map[string]bool{}
+	for _, d := range dirs {
+		for p, first := filepath.Clean(d), true; ; first = false {
+			parent := filepath.Dir(p)
+			if parent == p || done[parent] {
+				break
+			}
+			if err := syncDir(parent); err != nil {
+				if first {
+					return err
+				}
+				break
+			}
+			done[parent] = true
+			p = parent
+		}
+	}
+	return nil
+}

@@ -161,7 +161,9 @@ func ReadLog(dir string, q LogQuery, fn func(LogEntry) error) (LogStats, error) 
 }
 
 // readLogDay reads a day's plain file at path, and its .gz when withGz,
-// each record once.
+// each record once. Each file is opened once, so that the relation between
+// the two and the read are of the same versions, whatever a rotation does
+// meanwhile.
 func readLogDay(path string, withGz bool, q LogQuery, fn func(LogEntry) error, st *LogStats) (err error) {
 	f, err := os.OpenFile(path, logReadFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -172,29 +174,48 @@ func readLogDay(path string, withGz bool, q LogQuery, fn func(LogEntry) error, s
 		return pathErr("open log", path, err)
 	}
 	defer closeFile(f, path, &err)
-	plain, gz := true, false
+	var g *os.File
 	if withGz {
-		rel, rerr := relateGz(path+gzSuffix, f)
+		gzPath := path + gzSuffix
+		g, err = os.OpenFile(gzPath, logReadFlags, 0)
 		switch {
-		case rerr != nil || rel == gzDiffers:
-			gz = true // a corrupt .gz is read too: its lines count as malformed
-		case rel == gzHoldsPlain:
-			plain, gz = false, true
-		}
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return pathErr("read log", path, err)
+		case errors.Is(err, fs.ErrNotExist):
+			g = nil
+		case err != nil:
+			return pathErr("open log", gzPath, err)
+		default:
+			defer closeFile(g, gzPath, &err)
 		}
 	}
-	if gz {
-		if err := readLogPath(path+gzSuffix, true, q, fn, st); err != nil {
+	from, readGz := int64(0), false
+	if g != nil {
+		rel, held, rerr := relate(g, f)
+		switch {
+		case rerr != nil, rel == gzDiffers:
+			readGz = true // a corrupt .gz is read too: its lines count as malformed
+		case rel == gzHolds:
+			readGz, from = true, held
+		}
+	}
+	if readGz {
+		if _, err := g.Seek(0, io.SeekStart); err != nil {
+			return pathErr("read log", g.Name(), err)
+		}
+		st.Files++
+		if err := readLogFile(g, g.Name(), true, q, fn, st); err != nil {
 			return err
 		}
 	}
-	if !plain {
-		return nil
+	if fi, err := f.Stat(); err != nil {
+		return pathErr("stat log", path, err)
+	} else if from >= fi.Size() && readGz {
+		return nil // the .gz holds it all
+	}
+	if _, err := f.Seek(from, io.SeekStart); err != nil {
+		return pathErr("read log", path, err)
 	}
 	st.Files++
-	return readLogFile(f, path, false, q, fn, st)
+	return readLogFileAt(f, path, false, from, q, fn, st)
 }
 
 // readLogPath opens and reads one log file; a file removed since the
@@ -214,6 +235,12 @@ func readLogPath(path string, gz bool, q LogQuery, fn func(LogEntry) error, st *
 
 // readLogFile streams the lines of one open log file to fn.
 func readLogFile(f *os.File, path string, gz bool, q LogQuery, fn func(LogEntry) error, st *LogStats) error {
+	return readLogFileAt(f, path, gz, 0, q, fn, st)
+}
+
+// readLogFileAt is readLogFile for a file read from offset start on (f is
+// there already), whose offsets it reports.
+func readLogFileAt(f *os.File, path string, gz bool, start int64, q LogQuery, fn func(LogEntry) error, st *LogStats) error {
 	malformed := func(off int64, torn bool, err error) {
 		st.Malformed++
 		if torn {
@@ -241,7 +268,7 @@ func readLogFile(f *os.File, path string, gz bool, q LogQuery, fn func(LogEntry)
 		}
 		src = zr
 	}
-	lr := lineReader{r: bufio.NewReaderSize(src, logBufSize)}
+	lr := lineReader{r: bufio.NewReaderSize(src, logBufSize), off: start}
 	for {
 		line, off, ended, long, err := lr.next()
 		if err == io.EOF {
@@ -393,339 +420,14 @@ func parseLogName(name string) (logFile, bool) {
 	return lf, err == nil
 }
 
-// RotateLogs replaces each plain log file in dir whose day ended more than
-// retention before now by its .jsonl.gz (0600), written and synced before
-// the plain file is removed, so that no record is lost at any point. It
-// holds the plain file's flock meanwhile, so a racing append either lands
-// before the copy or in a new file. A .gz already there (a rotation stopped
-// by a crash) is never overwritten with less than it holds. retention <= 0
-// does nothing. It returns the paths of the plain files it replaced; a file
-// that fails does not stop the others, and the errors are joined.
-func RotateLogs(dir string, retention time.Duration, now time.Time) ([]string, error) {
-	if retention <= 0 {
-		return nil, nil
-	}
-	files, err := listLogs(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, pathErr("read log dir", dir, err)
-	}
-	cutoff := now.Add(-retention)
-	var done []string
-	var errs []error
-	for _, lf := range files {
-		path := filepath.Join(dir, lf.name)
-		switch {
-		case lf.kind == plainLog && !lf.day.Add(logDay).After(cutoff):
-			ok, err := rotateLog(dir, path)
-			if err != nil {
-				errs = append(errs, err)
-			} else if ok {
-				done = append(done, path)
-			}
-		case lf.kind == tmpLog:
-			// Left by a crash before its rename, so its plain file is still
-			// there. (A rotation of that day running in another process
-			// would fail at its rename and keep its plain file.)
-			if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, pathErr("remove stale log", path, err))
-			}
-		}
-	}
-	return done, errors.Join(errs...)
-}
-
-// How the contents of an existing .gz relate to its plain file.
-type gzRelation int
-
-const (
-	gzMissing    gzRelation = iota
-	gzSame                  // a crash after the rename: the .gz is complete
-	gzPrefix                // the plain file grew after such a crash
-	gzDiffers               // the plain file was made again after a rotation
-	gzHoldsPlain            // a crash after such a file was merged into the .gz
-)
-
-// rotateLog compresses the plain log file at path into path.gz and removes
-// it. ok is false when another rotation removed it first.
-func rotateLog(dir, path string) (ok bool, err error) {
-	f, err := os.OpenFile(path, logReadFlags, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, pathErr("open log", path, err)
-	}
-	defer closeFile(f, path, &err) // closing releases the lock once the file is gone
-	if err := flockLog(f); err != nil {
-		return false, pathErr("lock log", path, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		return false, pathErr("stat log", path, err)
-	}
-	if unlinked(fi) {
-		return false, nil
-	}
-	gzPath := path + gzSuffix
-	rel, err := relateGz(gzPath, f)
-	if err != nil {
-		return false, err
-	}
-	if rel == gzHoldsPlain {
-		if err := syncFile(gzPath); err != nil {
-			return false, err
-		}
-	}
-	if rel != gzSame && rel != gzHoldsPlain {
-		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return false, pathErr("read log", path, err)
-		}
-		if err := writeGz(gzPath, f, rel == gzDiffers); err != nil {
-			return false, err
-		}
-	}
-	// The rename must be durable before the removal is.
-	if err := syncDir(dir); err != nil {
-		return false, err
-	}
-	if err := fsys.Remove(path); err != nil {
-		return false, pathErr("remove log", path, err)
-	}
-	return true, syncDir(dir)
-}
-
-// relateGz tells how the .gz at gzPath relates to the plain file f, read
-// from its start; f's offset is left anywhere.
-func relateGz(gzPath string, f *os.File) (gzRelation, error) {
-	rel, err := compareGz(gzPath, f)
-	if err != nil || rel != gzDiffers {
-		return rel, err
-	}
-	holds, err := gzEndsWith(gzPath, f)
-	if err != nil || !holds {
-		return gzDiffers, err
-	}
-	return gzHoldsPlain, nil
-}
-
-// gzEndsWith reports whether the decompressed .gz at gzPath ends with the
-// whole content of f. It reads the .gz twice: once for its length, once to
-// compare its tail.
-func gzEndsWith(gzPath string, f *os.File) (bool, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return false, pathErr("stat log", f.Name(), err)
-	}
-	total, err := gzDo(gzPath, func(zr io.Reader) (int64, error) { return io.Copy(io.Discard, zr) })
-	if err != nil || fi.Size() > total {
-		return false, err
-	}
-	same, err := gzDo(gzPath, func(zr io.Reader) (int64, error) {
-		if _, err := io.CopyN(io.Discard, zr, total-fi.Size()); err != nil {
-			return 0, err
-		}
-		a, b := make([]byte, logBufSize), make([]byte, logBufSize)
-		for off := int64(0); ; {
-			n, rerr := io.ReadFull(zr, a)
-			if n > 0 {
-				if _, err := f.ReadAt(b[:n], off); err != nil {
-					return 0, pathErr("read log", f.Name(), err)
-				}
-				if !bytes.Equal(a[:n], b[:n]) {
-					return 0, nil
-				}
-				off += int64(n)
-			}
-			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-				return 1, nil
-			}
-			if rerr != nil {
-				return 0, rerr
-			}
-		}
-	})
-	return same == 1, err
-}
-
-// gzDo opens the .gz at path and runs fn on its decompressed stream.
-func gzDo(path string, fn func(io.Reader) (int64, error)) (n int64, err error) {
-	g, err := os.OpenFile(path, logReadFlags, 0)
-	if err != nil {
-		return 0, pathErr("open log", path, err)
-	}
-	defer closeFile(g, path, &err)
-	zr, err := gzip.NewReader(g)
-	if err != nil {
-		return 0, gzReadErr(path, err)
-	}
-	n, err = fn(zr)
-	if err != nil {
-		return 0, gzReadErr(path, err)
-	}
-	return n, nil
-}
-
-// syncFile makes the content of the file at path durable.
-func syncFile(path string) (err error) {
-	f, err := fsys.OpenFile(path, logReadFlags, 0)
-	if err != nil {
-		return pathErr("open log", path, err)
-	}
-	defer closeFile(f, path, &err)
-	if err := fsys.Sync(f); err != nil {
-		return pathErr("sync log", path, err)
-	}
-	return nil
-}
-
-// compareGz reads the .gz at gzPath and the plain file f side by side.
-func compareGz(gzPath string, f *os.File) (rel gzRelation, err error) {
-	g, err := os.OpenFile(gzPath, logReadFlags, 0)
-	if errors.Is(err, fs.ErrNotExist) {
-		return gzMissing, nil
-	}
-	if err != nil {
-		return 0, pathErr("open log", gzPath, err)
-	}
-	defer closeFile(g, gzPath, &err)
-	zr, err := gzip.NewReader(g)
-	if err != nil {
-		return 0, gzReadErr(gzPath, err)
-	}
-	a, b := make([]byte, logBufSize), make([]byte, logBufSize)
-	for {
-		n, err := zr.Read(a)
-		if n > 0 {
-			m, perr := io.ReadFull(f, b[:n])
-			if perr != nil && perr != io.EOF && perr != io.ErrUnexpectedEOF {
-				return 0, pathErr("read log", f.Name(), perr)
-			}
-			if m < n || !bytes.Equal(a[:n], b[:n]) {
-				return gzDiffers, nil
-			}
-		}
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return 0, gzReadErr(gzPath, err)
-		}
-	}
-	switch _, err := io.ReadFull(f, b[:1]); err {
-	case nil:
-		return gzPrefix, nil
-	case io.EOF:
-		// Whoever wrote it may not have synced it: do so before the plain
-		// file goes.
-		if err := fsys.Sync(g); err != nil {
-			return 0, pathErr("sync log", gzPath, err)
-		}
-		return gzSame, nil
-	default:
-		return 0, pathErr("read log", f.Name(), err)
-	}
-}
-
-// writeGz compresses plain (first the contents of the existing .gz, when
-// keepOld) into a temporary file, syncs it and renames it to gzPath.
-func writeGz(gzPath string, plain *os.File, keepOld bool) (err error) {
-	tmp := gzPath + ".tmp"
-	// O_EXCL after removing a stale one, so that the mode is surely ours.
-	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return pathErr("remove stale log", tmp, err)
-	}
-	t, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, logFileMode)
-	if err != nil {
-		return pathErr("create log", tmp, err)
-	}
-	defer func() {
-		if err != nil {
-			if t != nil {
-				err = errors.Join(err, t.Close())
-			}
-			if rerr := fsys.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-				err = errors.Join(err, rerr)
-			}
-		}
-	}()
-	zw := gzip.NewWriter(fileWriter{t})
-	if keepOld {
-		if err := copyGz(zw, gzPath); err != nil {
-			return err
-		}
-	}
-	if _, err := io.Copy(zw, plain); err != nil {
-		return err // from the file that failed: plain or tmp
-	}
-	if err := zw.Close(); err != nil {
-		return pathErr("write log", tmp, err)
-	}
-	if err := fsys.Sync(t); err != nil {
-		return pathErr("sync log", tmp, err)
-	}
-	cerr := t.Close()
-	t = nil
-	if cerr != nil {
-		return pathErr("close log", tmp, cerr)
-	}
-	if err := fsys.Rename(tmp, gzPath); err != nil {
-		return pathErr("rename log", tmp, err)
-	}
-	return nil
-}
-
-// copyGz writes the decompressed contents of the .gz at path to w, ending
-// them with a newline if they lack one, so no record is glued to the next.
-func copyGz(w io.Writer, path string) (err error) {
-	g, err := os.OpenFile(path, logReadFlags, 0)
-	if err != nil {
-		return pathErr("open log", path, err)
-	}
-	defer closeFile(g, path, &err)
-	zr, err := gzip.NewReader(g)
-	if err != nil {
-		return gzReadErr(path, err)
-	}
-	lw := lastByteWriter{w: w}
-	if _, err := io.Copy(&lw, zr); err != nil {
-		return gzReadErr(path, err)
-	}
-	if lw.n > 0 && lw.last != '\n' {
-		_, err = w.Write([]byte{'\n'})
-	}
-	return err
-}
-
-type lastByteWriter struct {
-	w    io.Writer
-	n    int64
-	last byte
-}
-
-func (l *lastByteWriter) Write(p []byte) (int, error) {
-	n, err := l.w.Write(p)
-	if n > 0 {
-		l.n += int64(n)
-		l.last = p[n-1]
-	}
-	return n, err
-}
-
-// gzReadErr is the error for reading the .gz at path. A corrupt stream is
-// left as it is, and so is its plain file, for someone to look at.
-func gzReadErr(path string, err error) error {
-	if _, ok := err.(*fs.PathError); ok {
-		return err // an I/O error, naming the file that failed
-	}
-	return &fs.PathError{Op: "read log", Path: path, Err: fmt.Errorf("corrupt gzip stream: %w", err)}
-}
-
 // eventLog appends to the daily files of one log directory.
 type eventLog struct {
 	dir string
+	// synced is the file whose directory entry this eventLog has made
+	// durable: a file another process made may lack it (its maker stopped
+	// before its directory sync, or is a Python tool), so each is synced
+	// once before an append to it is acknowledged.
+	synced string
 }
 
 // append writes each line (compact JSON, no newline) to the file for now's
@@ -744,10 +446,10 @@ func (l *eventLog) append(now time.Time, lines ...[]byte) error {
 // logAppender is a log file open for appending, under an exclusive flock on
 // the file, so that a rotation waits for it.
 type logAppender struct {
+	log  *eventLog
 	f    *os.File
 	path string
-	dir  string
-	size int64 // when opened: 0 is a new file, whose entry needs a sync
+	size int64 // when opened
 }
 
 // openAppender opens (creating it and the log directory as needed) and
@@ -760,7 +462,7 @@ func (l *eventLog) openAppender(now time.Time) (*logAppender, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &logAppender{f: f, path: path, dir: l.dir, size: size}, nil
+	return &logAppender{log: l, f: f, path: path, size: size}, nil
 }
 
 // append writes each line, one write per line, then syncs the file, and the
@@ -800,9 +502,12 @@ func (a *logAppender) append(lines ...[]byte) error {
 	if err := hook(stepLogSync); err != nil {
 		return pathErr("sync log", a.path, err)
 	}
-	if a.size == 0 {
+	if a.size == 0 || a.log.synced != a.path {
 		// A new directory entry is not durable until its directory is synced.
-		return syncDir(a.dir)
+		if err := syncDir(a.log.dir); err != nil {
+			return err
+		}
+		a.log.synced = a.path
 	}
 	return nil
 }

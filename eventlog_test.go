@@ -942,3 +942,46 @@ func FuzzParseLogLine(f *testing.F) {
 		}
 	})
 }
+
+// TestRotationStoppedAfterAMergeThenAppended: a rotation that merged a
+// plain file made again into the day's .gz, stopped (a crash) before it
+// removed the plain file, and lines were appended to the plain file since
+// (the clock is on that day again). Each record is read once, and the next
+// rotation merges only what was appended.
+func TestRotationStoppedAfterAMergeThenAppended(t *testing.T) {
+	dir := t.TempDir()
+	plainPath := filepath.Join(dir, LogFileName(day1))
+	r1, r2 := record(day1, "r1", ""), record(day1.Add(time.Minute), "r2", "")
+	r3, r4 := record(day1.Add(2*time.Minute), "r3", ""), record(day1.Add(3*time.Minute), "r4", "")
+	writeFile(t, plainPath+".gz", gzipBytes(t, lines(r1, r2)))
+	writeFile(t, plainPath, lines(r3))
+
+	// The merge, up to its rename.
+	old, err := os.Open(plainPath + ".gz")
+	require.NoError(t, err)
+	plain, err := os.Open(plainPath)
+	require.NoError(t, err)
+	fi, err := plain.Stat()
+	require.NoError(t, err)
+	require.NoError(t, writeGz(plainPath+".gz", old, plain, 0, fi.Size()))
+	require.NoError(t, old.Close())
+	require.NoError(t, plain.Close())
+	// Then an append to the plain file it did not remove.
+	f, err := os.OpenFile(plainPath, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	_, err = f.Write(lines(r4))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	want := []string{string(r1), string(r2), string(r3), string(r4)}
+	r := readAll(t, dir, LogQuery{})
+	require.Equal(t, want, raws(r.entries))
+	require.Equal(t, int64(len(r3)+1), r.entries[3].Offset, "offsets are the plain file's")
+
+	rotated, err := RotateLogs(dir, time.Hour, day1.Add(72*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, []string{plainPath}, rotated)
+	require.NoFileExists(t, plainPath)
+	require.Equal(t, string(lines(r1, r2, r3, r4)), string(gunzipFile(t, plainPath+".gz")))
+	require.Equal(t, want, raws(readAll(t, dir, LogQuery{}).entries))
+}

@@ -72,10 +72,16 @@ func New(dir string, opts ...Option) (*Machine, error) {
 	if err := checkPaths(dir, &cfg); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{dir, filepath.Dir(cfg.statePath), filepath.Dir(cfg.lockPath), cfg.logDir} {
+	dirs := []string{dir, filepath.Dir(cfg.statePath), filepath.Dir(cfg.lockPath), cfg.logDir}
+	for _, d := range dirs {
 		if err := mkdir(d); err != nil {
 			return nil, err
 		}
+	}
+	// Directories that were there may be a killed process's, whose entries
+	// it never synced: make them durable before anything goes into them.
+	if err := syncEntries(dirs...); err != nil {
+		return nil, err
 	}
 	lock, err := openLock(cfg.lockPath)
 	if err != nil {
@@ -304,17 +310,18 @@ func (m *Machine) locked(ctx context.Context, wait bool, fn func(rec Record, now
 	if ctx.Err() != nil {
 		return &fs.PathError{Op: "lock", Path: m.cfg.lockPath, Err: ctxErr(ctx)}
 	}
+	start, pause := time.Now(), time.Millisecond
 	if wait {
 		select {
 		case m.wait <- struct{}{}:
 			defer func() { <-m.wait }()
 		case <-ctx.Done():
-			return &fs.PathError{Op: "lock", Path: m.cfg.lockPath, Err: ctxErr(ctx)}
+			// Queued behind a call that waits for (or holds) the lock.
+			return m.lock.busy(ctxErr(ctx), time.Since(start))
 		case <-m.done:
 			return m.closedErr()
 		}
 	}
-	start, pause := time.Now(), time.Millisecond
 	for {
 		if err := m.enter(ctx); err != nil {
 			return err
@@ -506,6 +513,13 @@ func (m *Machine) load(now time.Time) (Record, error) {
 		if err != nil {
 			m.known = knownState{}
 			return Record{}, &fs.PathError{Op: "load state", Path: m.cfg.statePath, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
+		}
+		// Another writer's file may not be durable yet (a dispatch killed
+		// between its rename and its directory sync; a Python tool, which
+		// does not sync the directory): make it so before anything is
+		// based on it, a log line or an acknowledgement.
+		if err := m.write(syncFileAndDir(m.cfg.statePath)); err != nil {
+			return Record{}, err
 		}
 	}
 	if err := m.reconcile(&rec, exists, hasSeq); err != nil {

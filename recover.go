@@ -31,7 +31,11 @@ func (m *Machine) reconcile(rec *Record, exists, hasSeq bool) error {
 	}
 	lt := rec.LastTransition
 	if lt == nil || lt.Seq != rec.TransitionSeq {
-		return nil
+		// No transition of this version's in the file: written by an
+		// earlier version, which logged a transition before its state
+		// file, or by hand. Its log may be a line ahead; look at the end of
+		// the newest day's file, where such a line is.
+		return m.log.seqFloor(rec)
 	}
 	logged, above, err := m.log.hasSeq(lt.Time, lt.Seq)
 	if err != nil {
@@ -54,6 +58,36 @@ func (m *Machine) reconcile(rec *Record, exists, hasSeq bool) error {
 	m.cfg.logger.Info("lifecycle log line restored from the state file", "state", m.cfg.statePath,
 		"seq", lt.Seq, "from", lt.From, "to", lt.To, "event", lt.Event)
 	return nil
+}
+
+// seqFloor raises rec's transition_seq to the highest seq at the end of the
+// newest day's log file, should that be above it.
+func (l *eventLog) seqFloor(rec *Record) error {
+	days, err := logDays(l.dir)
+	if err != nil || len(days) == 0 {
+		return err
+	}
+	_, above, err := l.hasSeq(days[len(days)-1], rec.TransitionSeq)
+	rec.TransitionSeq = max(rec.TransitionSeq, above)
+	return err
+}
+
+// logDays lists the UTC days that have a log file, oldest first.
+func logDays(dir string) ([]time.Time, error) {
+	files, err := listLogs(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, pathErr("read log dir", dir, err)
+	}
+	var days []time.Time
+	for _, f := range files {
+		if f.kind != tmpLog && (len(days) == 0 || !days[len(days)-1].Equal(f.day)) {
+			days = append(days, f.day)
+		}
+	}
+	return days, nil
 }
 
 // maxLoggedSeq is the highest seq of the state_transition lines in dir,
@@ -91,10 +125,11 @@ func lineSeq(line []byte) (int64, bool) {
 // was written (if at all) to the file of day's UTC day: its plain file, read
 // from the end back to the first line with a seq not above seq, and its
 // rotated .gz. above is the highest seq it passed on the way, if any was
-// above seq.
+// above seq. A line found in the plain file is made durable (the file
+// synced, and its entry) before hasSeq reports it.
 func (l *eventLog) hasSeq(day time.Time, seq int64) (found bool, above int64, err error) {
 	path := filepath.Join(l.dir, LogFileName(day))
-	f, err := os.OpenFile(path, logReadFlags, 0)
+	f, err := fsys.OpenFile(path, logReadFlags, 0)
 	switch {
 	case err == nil:
 		serr := scanBackward(f, func(line []byte) bool {
@@ -113,6 +148,13 @@ func (l *eventLog) hasSeq(day time.Time, seq int64) (found bool, above int64, er
 			found = s == seq
 			return false
 		})
+		if serr == nil && found {
+			// It may be in the page cache only, its writer stopped before
+			// its fsync: make it durable before a line follows it.
+			if serr = fsys.Sync(f); serr == nil {
+				serr = fsys.SyncDir(l.dir)
+			}
+		}
 		closeFile(f, path, &serr)
 		if serr != nil {
 			return false, 0, pathErr("read log", path, serr)

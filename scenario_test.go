@@ -206,3 +206,34 @@ func TestResetAgainWhileAnotherMachineWrites(t *testing.T) {
 	require.Equal(t, int64(6), rec.TransitionSeq)
 	require.Equal(t, []int64{6}, seqsAbove(t, dir, 5))
 }
+
+// TestUpgradeFromALogFirstVersion: the version before this one logged a
+// transition before it renamed its state file, and did not sync the
+// directory after the rename, so after a crash or a power loss its state
+// file (which has no last_transition) can be a line behind its log. The
+// line is not replayed (the record stays), and no seq is logged twice.
+func TestUpgradeFromALogFirstVersion(t *testing.T) {
+	dir := t.TempDir()
+	clock := &simClock{now: t0}
+	opts := []lifecycle.Option{lifecycle.WithClock(clock.read)}
+	m := newMachine(t, dir, opts...)
+	walk(t, m, 1) // seq 1: WAKE -> DROWSY
+	require.NoError(t, m.Close())
+	state := filepath.Join(dir, lifecycle.DefaultStateFile)
+	rec, err := lifecycle.LoadState(state)
+	require.NoError(t, err)
+	rec.LastTransition = nil // as the earlier version wrote it
+	require.NoError(t, lifecycle.SaveState(state, rec))
+	appendRaw(t, filepath.Join(dir, lifecycle.DefaultLogDir, lifecycle.LogFileName(t0)),
+		`{"ts":"2026-11-25T22:46:00+00:00","event":"state_transition","from":"DROWSY","to":"WAKE","trigger":"heartbeat_refresh","seq":2}`+"\n")
+	before, err := os.ReadFile(state)
+	require.NoError(t, err)
+
+	m = newMachine(t, dir, opts...)
+	after, err := os.ReadFile(state)
+	require.NoError(t, err)
+	require.Equal(t, string(before), string(after), "nothing replayed")
+	_, err = m.Dispatch(lifecycle.HeartbeatRefresh, lifecycle.Guards{}) // DROWSY -> WAKE
+	require.NoError(t, err)
+	require.Equal(t, []int64{2, 3}, seqsAbove(t, dir, 1), "the next transition takes seq 3")
+}

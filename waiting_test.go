@@ -121,3 +121,22 @@ func TestBusyLockSaysWhoAndHowLong(t *testing.T) {
 		require.Contains(t, err.Error(), fmt.Sprintf("pid %s", strconv.Itoa(c.cmd.Process.Pid)))
 	}
 }
+
+// TestQueuedWaiterSaysLocked: a DispatchContext queued behind another
+// waiting call, whose context ends first, fails like any wait on a busy
+// lock: wrapping ErrLocked and its context's error.
+func TestQueuedWaiterSaysLocked(t *testing.T) {
+	dir := t.TempDir()
+	m := newMachine(t, dir)
+	c := startChild(t, dir, "hold")
+	c.expect(t, "held")
+	first, cancel1 := context.WithCancel(context.Background())
+	defer cancel1()
+	go func() { _, _ = m.DispatchContext(first, lifecycle.Idle5Min, lifecycle.Guards{}) }()
+	time.Sleep(20 * time.Millisecond) // let it queue first; the check below holds either way
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := m.DispatchContext(ctx, lifecycle.Idle5Min, lifecycle.Guards{})
+	require.ErrorIs(t, err, lifecycle.ErrLocked)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
