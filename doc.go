@@ -101,14 +101,18 @@
 //  1. The first time, it removes temporary state files a crash left before
 //     their rename.
 //  2. It loads the state file; a corrupt one stops here, reported by every
-//     call.
+//     call. Otherwise it syncs the file and its directory: the writer may
+//     have stopped before its directory sync, or be a Python tool.
 //  3. After a reset (no state file, or one without transition_seq, as the
 //     Python tools make) it reads the whole log for its highest seq, so that
 //     the next transition's seq is above every logged one. Nothing is
 //     replayed onto the fresh record.
 //  4. Otherwise, if last_transition's seq is transition_seq, it looks for
 //     that line in the log file of last_transition's day (from its end back,
-//     then that day's .gz) and appends it if it is missing.
+//     then that day's .gz), syncs the file if it is there and appends the
+//     line if it is missing. A file without last_transition (an earlier
+//     version's) is checked against the end of the newest day's file, and
+//     the next seq is above any line logged ahead of it.
 //
 // Recovery never rewrites the state file: a record another writer produced
 // (a Python tool, an operator) stays as it is. A dispatch that returned an
