@@ -894,24 +894,14 @@ func readStateInto(path string, buf []byte) (data []byte, exists bool, err error
 	return data, true, nil
 }
 
-// readFD is readRegular for a raw descriptor. A read that returns less than
-// it asked for has reached the end of a regular file, so a file that did
-// not grow since the fstat takes one read.
+// readFD is readRegular for a raw descriptor, in as few system calls as it
+// can: a read that returns less than it asked for has reached the end of a
+// regular file, so a state file smaller than buf takes one read. fstat
+// runs only when something is off (an error, nothing read, too much), to
+// say what the file is instead.
 func readFD(fd int, max int64, buf []byte) ([]byte, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, err
-	}
-	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("not a regular file (%v)", modeType(uint32(st.Mode)))
-	}
-	if st.Size > max {
-		return nil, fmt.Errorf("file is %d bytes, more than the %d allowed", st.Size, max)
-	}
-	// One byte more than the size, so that a file that grew since the stat
-	// shows it by filling the buffer.
-	if want := int(st.Size) + 1; cap(buf) < want {
-		buf = make([]byte, 0, want)
+	if cap(buf) < 4096 {
+		buf = make([]byte, 0, 4096)
 	}
 	buf = buf[:0]
 	for {
@@ -923,17 +913,43 @@ func readFD(fd int, max int64, buf []byte) ([]byte, error) {
 		if err == unix.EINTR {
 			continue
 		}
-		if err != nil {
-			return nil, err
+		if n > 0 {
+			buf = buf[:len(buf)+n]
 		}
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > max {
-			return nil, fmt.Errorf("file grew past the %d bytes allowed", max)
-		}
-		if n < asked {
+		switch {
+		case err != nil, int64(len(buf)) > max:
+			return nil, notRegular(fd, max, err)
+		case n < asked && len(buf) == 0:
+			// Empty, or a FIFO or a device with nothing to read.
+			if err := notRegular(fd, max, nil); err != nil {
+				return nil, err
+			}
+			return buf, nil
+		case n < asked:
 			return buf, nil
 		}
 	}
+}
+
+// notRegular says what is wrong with the file fd reads: not a regular file,
+// larger than max, or the read error err. nil means an empty regular file.
+func notRegular(fd int, max int64, err error) error {
+	var st unix.Stat_t
+	if serr := unix.Fstat(fd, &st); serr != nil {
+		return errors.Join(err, serr)
+	}
+	switch {
+	case uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG:
+		return fmt.Errorf("not a regular file (%v)", modeType(uint32(st.Mode)))
+	case st.Size > max:
+		return fmt.Errorf("file is %d bytes, more than the %d allowed", st.Size, max)
+	case err != nil:
+		return err
+	}
+	if st.Size > 0 {
+		return fmt.Errorf("file grew past the %d bytes allowed", max)
+	}
+	return nil
 }
 
 // modeType is the fs.FileMode type bits of a stat mode, for messages.
