@@ -20,4 +20,5 @@
 //	DispatchTick              a no-op Dispatch (tick)
 //	New/log=0, New/log=1M     opening a Machine, recovery included
 //	ReadLog100k, ReadLog1M    streaming the whole log with ReadLog
+//	History100k, History1M    summarising the whole log by UTC day (History.Days)
 package bench
