@@ -96,11 +96,11 @@ func completionsFor(e *env) completions {
 	return out
 }
 
-// firstClause is a flag's usage up to its first parenthesis or comma, for
-// the shells that show one.
+// firstClause is a flag's usage up to its first parenthesis or
+// semicolon, for the shells that show one.
 func firstClause(s string) string {
 	s = strings.ReplaceAll(s, "`", "")
-	if i := strings.IndexAny(s, "(,;"); i > 0 {
+	if i := strings.IndexAny(s, "(;"); i > 0 {
 		s = s[:i]
 	}
 	return strings.TrimSpace(s)
@@ -221,7 +221,7 @@ func (c completions) fish(w io.Writer) {
 	p := progName
 	fmt.Fprintf(w, "# fish completion for %[1]s; load it with: %[1]s completion fish | source\n", p)
 	fmt.Fprintf(w, "complete -c %s -f\n", p)
-	fmt.Fprintf(w, "complete -c %s -n __fish_use_subcommand -l dir -r -a '(__fish_complete_directories)' -d 'the lifecycle directory'\n", p)
+	fmt.Fprintf(w, "complete -c %s -n __fish_use_subcommand -l dir -x -a '(__fish_complete_directories)' -d 'the lifecycle directory'\n", p)
 	fmt.Fprintf(w, "complete -c %s -n __fish_use_subcommand -l help -d 'show the help'\n", p)
 	fmt.Fprintf(w, "complete -c %s -n __fish_use_subcommand -l version -d 'print the version'\n", p)
 	for _, cmd := range c.cmds {
@@ -236,13 +236,13 @@ func (c completions) fish(w io.Writer) {
 			opt := ""
 			switch f.value {
 			case "dir":
-				opt = " -r -a '(__fish_complete_directories)'"
+				opt = " -x -a '(__fish_complete_directories)'"
 			case "file":
 				opt = " -r -F"
 			case "word":
-				opt = " -r -a " + fishQuote(strings.Join(f.words, " "))
+				opt = " -x -a " + fishQuote(strings.Join(f.words, " "))
 			case "any":
-				opt = " -r"
+				opt = " -x"
 			}
 			fmt.Fprintf(w, "complete -c %s -n %s -l %s%s -d %s\n", p, cond, f.name, opt, fishQuote(f.usage))
 		}

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/iai-mcp/lifecycle"
@@ -256,35 +257,26 @@ func (t *dayTotal) add(d lifecycle.DaySummary) {
 	}
 }
 
-// columns are the states the summary shows a column for: the table's.
-func columns(t *lifecycle.Table) []lifecycle.State { return t.States() }
-
-// writeDays writes the summary as a table, a UTC day a line.
+// writeDays writes the summary as a table, a UTC day a line, a column for
+// each of the table's states. Time in a state the table does not have
+// (the log's table is another) is in no column; a note after the total
+// says how much there was.
 func writeDays(w io.Writer, h lifecycle.History, t *lifecycle.Table, since, until time.Time) (lifecycle.HistoryStats, error) {
-	cols := columns(t)
+	cols := t.States()
 	widths := make([]int, len(cols))
 	fmt.Fprintf(w, "History of %s from %s to %s, by UTC day (h:mm:ss)\n", h.Dir, humanTime(since), humanTime(until))
-	head := fmt.Sprintf("%-10s", "day")
+	fmt.Fprintf(w, "%-10s", "day")
 	for i, s := range cols {
-		widths[i] = max(len(s), 8)
-		head += fmt.Sprintf("  %*s", widths[i], s)
+		widths[i] = max(len(s), 9)
+		fmt.Fprintf(w, "  %*s", widths[i], s)
 	}
-	other := false
+	fmt.Fprintf(w, "  %10s  %11s  %s\n", "before log", "transitions", "longest sleep")
 	row := func(label string, in map[lifecycle.State]time.Duration, beforeLog time.Duration, transitions int, sleep *lifecycle.Span, sleepAt string) string {
 		line := fmt.Sprintf("%-10s", label)
-		rest := time.Duration(0)
-		for s, v := range in {
-			if !slices.Contains(cols, s) {
-				rest += v
-			}
-		}
 		for i, s := range cols {
 			line += fmt.Sprintf("  %*s", widths[i], hms(in[s]))
 		}
-		if rest > 0 {
-			other = true
-		}
-		line += fmt.Sprintf("  %8s  %10s  %11d", hms(rest), hms(beforeLog), transitions)
+		line += fmt.Sprintf("  %10s  %11d", hms(beforeLog), transitions)
 		if sleep != nil {
 			line += fmt.Sprintf("  %s from %s", hms(sleep.Duration()), sleep.Start.Format(sleepAt))
 		} else {
@@ -292,7 +284,6 @@ func writeDays(w io.Writer, h lifecycle.History, t *lifecycle.Table, since, unti
 		}
 		return line + "\n"
 	}
-	fmt.Fprintf(w, "%s  %8s  %10s  %11s  %s\n", head, "other", "before log", "transitions", "longest sleep")
 	var total dayTotal
 	st, err := h.Days(since, until, func(d lifecycle.DaySummary) error {
 		total.add(d)
@@ -303,8 +294,15 @@ func writeDays(w io.Writer, h lifecycle.History, t *lifecycle.Table, since, unti
 		return st, err
 	}
 	_, err = io.WriteString(w, row("total", total.in, total.beforeLog, total.transitions, total.longestSleep, "2006-01-02 15:04"))
-	if err == nil && other {
-		_, err = fmt.Fprintf(w, "(other: time in states the table does not have; give their table with --table)\n")
+	var other []string
+	for s, v := range total.in {
+		if !slices.Contains(cols, s) {
+			other = append(other, fmt.Sprintf("%s %s", s, hms(v)))
+		}
+	}
+	if err == nil && len(other) > 0 {
+		slices.Sort(other)
+		_, err = fmt.Fprintf(w, "Not in a column, in states the table does not have (give their table with --table): %s\n", strings.Join(other, ", "))
 	}
 	return st, err
 }

@@ -12,7 +12,7 @@ import (
 
 // The SVG timeline's layout, in pixels: a row per UTC day, 24 hours across.
 const (
-	svgLabelW = 100 // the day labels' column
+	svgLabelW = 116 // the day labels' column
 	svgChartW = 960 // 24 hours: 40 px an hour
 	svgRightW = 20  // margin on the right
 	svgTop    = 56  // title and hour labels
@@ -138,7 +138,7 @@ func writeSVG(w io.Writer, h lifecycle.History, t *lifecycle.Table, since, until
 	lx := svgLabelW
 	for _, s := range states {
 		p(`<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n", lx, ly, svgColor(states, s), lx+16, ly+10, xmlText(string(s)))
-		lx += 24 + 7*len(s)
+		lx += 28 + 8*len(s)
 	}
 	p(`<rect x="%d" y="%d" width="12" height="12" fill="url(#before-log)"/><text x="%d" y="%d">before the log's first transition</text>`+"\n", lx, ly, lx+16, ly+10)
 	p("</svg>\n")
