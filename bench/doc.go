@@ -6,7 +6,7 @@
 // It is a module of its own so that the library never depends on the
 // packages it is compared with. Everything is in the _test.go files; run
 // ./run for the whole set, a benchstat table and the ratios the library's
-// README quotes.
+// docs/performance.md quotes.
 //
 // The benchmarks:
 //

@@ -1,7 +1,8 @@
 // Command ratios reads `go test -bench` output from this module's
 // benchmarks (a file named on the command line, or standard input) and
-// prints the ratios the library's README quotes, each computed from the
-// medians of the runs in that output, with the target it is held to.
+// prints the ratios the library's docs/performance.md quotes, each
+// computed from the medians of the runs in that output, with the target it
+// is held to.
 //
 // Usage:
 //
