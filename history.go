@@ -42,8 +42,6 @@ const histWindowSize = 4096
 // transition the daemon was in that transition's From state, since a time the
 // log does not give: that span starts at the zero time, and its Entered is
 // nil. The last transition's span has no end as far as the log goes.
-//
-// The zero History reads the current directory; set Dir.
 type History struct {
 	// Dir is the event log's directory, as for ReadLog: a Machine's is
 	// DIR/logs.
@@ -111,8 +109,10 @@ func StateAt(logDir string, t time.Time) (Moment, error) {
 var errHistSettled = errors.New("settled")
 
 // StateAt returns the state the daemon was in at t, since when, and after
-// which transition, from the log alone. When the clock stepped back, t may
-// have been read twice; the answer is for the later time.
+// which transition, from the log alone. When the clock stepped back, it
+// showed some times twice; for those the answer is for the first time, since
+// the transitions logged after the step count from the one before them (see
+// History).
 //
 // A log without a transition gives an *fs.PathError naming h.Dir and
 // wrapping ErrNoHistory; a missing directory reads as such a log. Other

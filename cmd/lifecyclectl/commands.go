@@ -54,7 +54,7 @@ var commands = []command{
 		new:     func() subcommand { return &logCmd{} },
 	},
 	{
-		name: "history", synopsis: "[--at T | [--since T] [--until T] [--table FILE]] [--json | --svg]",
+		name: "history", synopsis: "[--at T [--json] | [--since T] [--until T] [--json | [--table FILE] [--svg]]]",
 		summary: "the state at a time, or each UTC day's time in each state, from the log",
 		details: historyDetails,
 		errors:  "no such directory, no transition in the log (--at), no log file to\n     start the period from (give --since), or a log file or --table FILE\n     cannot be read; the message names it",

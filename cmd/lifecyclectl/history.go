@@ -62,7 +62,7 @@ func (c *historyCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.since, "since", "", "the period starts at `T` (default: the oldest log file's day)")
 	fs.StringVar(&c.until, "until", "", "the period ends before `T` (default: now)")
 	c.table.define(fs)
-	fs.BoolVar(&c.json, "json", false, "print JSON")
+	fs.BoolVar(&c.json, "json", false, "print JSON (every state the log names, whatever the table)")
 	fs.BoolVar(&c.svg, "svg", false, "print an SVG timeline of the period instead of the summary")
 }
 
@@ -78,6 +78,8 @@ func (c *historyCmd) run(e *env, args []string) error {
 		return usagef("history", "--table goes with the summary, not --at")
 	case c.json && c.svg:
 		return usagef("history", "--json and --svg: choose one")
+	case c.json && c.table.path != "":
+		return usagef("history", "--table makes the text's columns and the SVG's colours: it goes without --json")
 	}
 	now := e.now()
 	var at, since, until time.Time
