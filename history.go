@@ -24,7 +24,9 @@ const histWindowSize = 4096
 // which transition (StateAt); how each UTC day was spent (Days); the spans of
 // its states over a period (Timeline). It streams the log with ReadLog, one
 // pass, in memory bounded by the number of transitions it holds back to put
-// them in order (4096), not by the size of the log.
+// them in order (at most 4096; in a log written by this library, whose seqs
+// follow each other, one or two) and, for Days, by the days a single span
+// covers, not by the size of the log.
 //
 // Order. Log file names are not taken to be in write order: a wall clock
 // that steps back across midnight writes later transitions into an earlier
