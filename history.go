@@ -49,8 +49,8 @@ type History struct {
 	// DIR/logs.
 	Dir string
 	// OnMalformed, if not nil, is told of each line skipped: those ReadLog
-	// skips, and state_transition lines without both states or with a seq
-	// that is not a positive integer.
+	// skips, and state_transition lines without both states, with a seq
+	// that is not a positive integer, or at the zero time.
 	OnMalformed func(MalformedLine)
 }
 
@@ -58,7 +58,7 @@ type History struct {
 type HistoryStats struct {
 	Log         LogStats // the read of the log (its Entries: state_transition lines)
 	Transitions int      // transitions put on the timeline
-	Invalid     int      // state_transition lines without both states, or with a bad seq
+	Invalid     int      // state_transition lines without both states, with a bad seq, or at the zero time
 	Unordered   int      // state_transition lines too late for their place, or a seq placed already
 }
 
@@ -424,6 +424,10 @@ func parseHistTransition(e LogEntry) (Transition, bool, error) {
 			seq = value
 		}
 	})
+	if e.Time.IsZero() {
+		// Span and Moment keep the zero time for "unknown".
+		return Transition{}, false, errors.New(`state_transition line: "ts" is the zero time, 0001-01-01T00:00:00Z`)
+	}
 	tr := Transition{Time: e.Time}
 	var ok [3]bool
 	for i, f := range []struct {

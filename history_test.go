@@ -499,3 +499,50 @@ func TestHistoryPythonLog(t *testing.T) {
 	require.NotEmpty(t, got)
 	require.Equal(t, "DROWSY 08:05:00.000123", got[0])
 }
+
+// Whatever the log holds, History neither panics nor loses time: every
+// day's states and time before the log add up to the day, and StateAt
+// answers or says there is no transition.
+func FuzzHistory(f *testing.F) {
+	f.Add([]byte(histTr(f, "25 08:00", "WAKE", "DROWSY", "idle_5min", 1) + "\n" +
+		histTr(f, "25 07:00", "DROWSY", "SLEEP", "idle_30min", 2) + "\n"))
+	f.Add([]byte(histTr(f, "25 08:00", "WAKE", "DROWSY", "idle_5min", 0) + "\n" +
+		histTr(f, "25 08:00", "DROWSY", "WAKE", "x", 7) + "\n" + histTr(f, "24 08:00", "WAKE", "NAP", "x", 3) + "\n"))
+	f.Add([]byte(`{"ts":"2026-11-25T08:00:00Z","event":"state_transition","from":"A","to":"B","seq":9223372036854775807}` + "\n" +
+		`{"ts":"2026-11-25T09:00:00Z","event":"state_transition","from":"B","to":"A","seq":1}` + "\nnot json\n"))
+	f.Add([]byte(`{"ts":"0001-01-01T00:00:00Z","event":"state_transition","from":"A","to":"B"}` + "\n" +
+		`{"ts":"9999-12-31T23:59:59Z","event":"state_transition","from":"B","to":"A","seq":2}`))
+	f.Fuzz(func(t *testing.T, log []byte) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "lifecycle-events-2026-11-25.jsonl"), log, 0o600))
+		h := lifecycle.History{Dir: dir}
+		since, until := histTS(t, "24 12:00"), histTS(t, "26 12:00")
+		days := 0
+		_, err := h.Days(since, until, func(d lifecycle.DaySummary) error {
+			days++
+			total := d.BeforeLog
+			for _, v := range d.InState {
+				require.GreaterOrEqual(t, v, time.Duration(0))
+				total += v
+			}
+			require.Equal(t, d.End.Sub(d.Start), total, "day %s", d.Day)
+			return nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, 3, days)
+		var last time.Time
+		_, err = h.Timeline(since, until, func(s lifecycle.Span) error {
+			require.False(t, s.End.Before(s.Start), "span %+v runs backwards", s)
+			require.False(t, s.Start.Before(last), "span %+v starts before the one before it ended", s)
+			last = s.End
+			return nil
+		})
+		require.NoError(t, err)
+		m, err := h.StateAt(histTS(t, "25 12:00"))
+		if err != nil {
+			require.ErrorIs(t, err, lifecycle.ErrNoHistory)
+			return
+		}
+		require.NotEmpty(t, m.State)
+	})
+}
