@@ -68,13 +68,13 @@ func TestDocTableMatchesTheTable(t *testing.T) {
 	require.Equal(t, tableRows(), got)
 }
 
-// TestREADMEStateFileIsTheLibrarys: the state file shown in the README is
+// TestDocsStateFileIsTheLibrarys: the state file shown in docs/files.md is
 // what SaveState writes for that record, byte for byte.
-func TestREADMEStateFileIsTheLibrarys(t *testing.T) {
-	data, err := os.ReadFile("README.md")
+func TestDocsStateFileIsTheLibrarys(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("docs", "files.md"))
 	require.NoError(t, err)
-	_, section, ok := strings.Cut(string(data), "## Files\n")
-	require.True(t, ok, "README has no Files section")
+	_, section, ok := strings.Cut(string(data), "## The state file and the event log\n")
+	require.True(t, ok, "docs/files.md has no state file section")
 	_, block, ok := strings.Cut(section, "```json\n")
 	require.True(t, ok)
 	block, _, ok = strings.Cut(block, "\n```")

@@ -6,7 +6,7 @@
 // It is a module of its own so that the library never depends on the
 // packages it is compared with. Everything is in the _test.go files; run
 // ./run for the whole set, a benchstat table and the ratios the library's
-// README quotes.
+// docs/performance.md quotes.
 //
 // The benchmarks:
 //
@@ -20,4 +20,5 @@
 //	DispatchTick              a no-op Dispatch (tick)
 //	New/log=0, New/log=1M     opening a Machine, recovery included
 //	ReadLog100k, ReadLog1M    streaming the whole log with ReadLog
+//	History100k, History1M    summarising the whole log by UTC day (History.Days)
 package bench

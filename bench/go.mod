@@ -10,7 +10,6 @@ require (
 
 require (
 	github.com/fsnotify/fsnotify v1.10.1 // indirect
-	github.com/google/renameio/v2 v2.0.2 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 )
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -48,7 +49,7 @@ func TestParseInterspersed(t *testing.T) {
 }
 
 // Every command has help, by "help NAME" and by "NAME --help", on
-// standard output with exit 0.
+// standard output with exit 0, listing the exit codes it may end with.
 func TestHelpEveryCommand(t *testing.T) {
 	for _, c := range commands {
 		for _, args := range [][]string{{"help", c.name}, {c.name, "--help"}, {c.name, "-h"}} {
@@ -56,8 +57,14 @@ func TestHelpEveryCommand(t *testing.T) {
 				var stdout, stderr bytes.Buffer
 				require.Equal(t, exitOK, run(args, &stdout, &stderr))
 				require.Empty(t, stderr.String())
-				require.Contains(t, stdout.String(), "Usage: lifecyclectl [--dir DIR] "+c.name+" "+c.synopsis+"\n")
-				require.Contains(t, stdout.String(), "Exit codes:\n")
+				usage := "Usage: lifecyclectl [--dir DIR] " + c.name + " " + c.synopsis + "\n"
+				if c.noDir {
+					usage = "Usage: lifecyclectl " + c.name + " " + c.synopsis + "\n"
+					require.NotContains(t, stdout.String(), "\n  --dir ")
+				}
+				require.Contains(t, stdout.String(), usage)
+				require.Contains(t, stdout.String(), "Exit codes:\n  0  success\n  1  error: "+c.errors+"\n  2  usage: ")
+				require.Equal(t, c.locks, strings.Contains(stdout.String(), "\n  3  the lifecycle lock is held"))
 				for _, h := range c.hidden {
 					require.NotContains(t, stdout.String(), "--"+h)
 				}

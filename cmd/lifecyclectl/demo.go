@@ -79,6 +79,8 @@ func (c *demoCmd) run(e *env, args []string) error {
 	fmt.Fprintf(e.out, "\nThe files stay in %s. Look around with (in a checkout,\n%s is go run ./cmd/%s):\n", dir, progName, progName)
 	fmt.Fprintf(e.out, "  %s --dir %s status\n", progName, dir)
 	fmt.Fprintf(e.out, "  %s --dir %s log --json\n", progName, dir)
+	fmt.Fprintf(e.out, "  %s --dir %s history --at 2026-11-26T00:30:00Z\n", progName, dir)
+	fmt.Fprintf(e.out, "  %s --dir %s history --until 2026-11-27 --svg > history.svg\n", progName, dir)
 	fmt.Fprintf(e.out, "  %s --dir %s dispatch idle_5min\n", progName, dir)
 	return nil
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -26,20 +29,21 @@ the table does not know (without --table: a state of another table) is
 refused and left as it is. A table file that cannot be read or is not a
 valid table is an error (exit 1) naming the file.
 
+The directory must exist (exit 1 otherwise): --init creates it (0700, with
+its parents) when it does not, and says so on standard error.
+
 Without --wait a lock held by another process fails at once (exit 3); with
 --wait the command waits up to DURATION for it.
 
 The shadow_run flag of the state file is kept as it is. The command never
-rotates the log (see "rotate"). It prints "FROM -> TO" or "no transition
-(STATE)". FROM is read just before the dispatch; should another process
-dispatch in between, the printed line says so rather than guess.
-
-When the table explains a "no transition", a hint on stderr says how: the
-row from STATE for EVENT has a guard whose flag was not given, or no row of
-the table has EVENT at all, from any state (sleep_eligible and
-hibernation_grace_expired in the default table: sleep_eligible is not the
-guard of that name, which is --sleep-eligible). tick, a no-op by design,
-gets no hint.
+rotates the log (see "rotate"). It prints what its own dispatch did, as the
+Machine reports it: "FROM -> TO", or "no transition (STATE)", followed,
+when a row of the table would have moved the machine but for a guard flag
+that was not given, by the flag it needs. With --json, one object:
+{"event":...,"sleep_eligible":...,"still_idle":...,"from":...,"to":...,
+"changed":true,"seq":N,"ts":...} for a transition (seq and ts those of its
+log line), {...,"changed":false,"missing_guard":"sleep_eligible"} for none
+(missing_guard only when a guard was missing).
 `
 }
 
@@ -47,6 +51,8 @@ type dispatchCmd struct {
 	guards lifecycle.Guards
 	wait   time.Duration
 	table  tableArg
+	init   bool
+	json   bool
 }
 
 func (c *dispatchCmd) flags(fs *flag.FlagSet) {
@@ -54,6 +60,8 @@ func (c *dispatchCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.guards.StillIdle, "still-idle", false, "set the still_idle guard (SLEEP + sleep_cycle_done -> HIBERNATION)")
 	fs.DurationVar(&c.wait, "wait", 0, "wait up to `DURATION` for the lock instead of failing at once")
 	c.table.define(fs)
+	fs.BoolVar(&c.init, "init", false, "create the lifecycle directory if it does not exist")
+	fs.BoolVar(&c.json, "json", false, "print what the dispatch did as one JSON object")
 }
 
 func (c *dispatchCmd) run(e *env, args []string) error {
@@ -71,9 +79,19 @@ func (c *dispatchCmd) run(e *env, args []string) error {
 	if err != nil {
 		return usagef("dispatch", "unknown event %q; valid events%s: %s", args[0], c.table.which(), eventList(t))
 	}
-	dir, err := e.storeDir()
+	dir, how, err := e.storeDir()
 	if err != nil {
 		return err
+	}
+	created := false
+	if err := checkDir("dispatch", dir, how); err != nil {
+		switch {
+		case !isNoSuchDir(dir):
+			return err
+		case !c.init:
+			return fmt.Errorf("%w; --init creates it", err)
+		}
+		created = true
 	}
 	// Dispatch writes the Machine's shadow_run setting into the record, so
 	// the Machine takes the file's own. A corrupt file, or one in a state
@@ -82,33 +100,55 @@ func (c *dispatchCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := lifecycle.New(dir, lifecycle.WithTable(t), lifecycle.WithShadowRun(cur.ShadowRun), lifecycle.WithRetention(0))
+	// The observer hears of the transition this dispatch makes, before
+	// Dispatch returns: what the Machine did, not a guess from a state read
+	// before it (another process may dispatch in between).
+	var made *lifecycle.Transition
+	m, err := lifecycle.New(dir, lifecycle.WithTable(t), lifecycle.WithShadowRun(cur.ShadowRun), lifecycle.WithRetention(0),
+		lifecycle.WithObserver(func(tr lifecycle.Transition) { made = &tr }))
 	if err != nil {
 		return err
 	}
-	line, hint, err := c.dispatch(e.ctx, m, t, ev)
+	if created {
+		fmt.Fprintf(e.stderr, "%s dispatch: created the lifecycle directory %s\n", progName, dir)
+	}
+	to, err := c.dispatch(e.ctx, m, ev)
 	if cerr := m.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close %s: %w", m.LockPath(), cerr)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(e.out, line)
-	if hint != "" {
-		fmt.Fprintln(e.stderr, hint)
+	r := dispatchResult{Event: ev, SleepEligible: c.guards.SleepEligible, StillIdle: c.guards.StillIdle, From: to, To: to}
+	if made != nil {
+		r.From, r.Changed, r.Seq, r.TS = made.From, true, made.Seq, lifecycle.FormatTimestamp(made.Time)
+	} else {
+		if row, ok := missingGuard(t, to, ev, c.guards); ok {
+			r.MissingGuard, r.blockedTo = row.Guard, row.To
+		}
 	}
+	if !r.Changed && r.MissingGuard == lifecycle.NoGuard {
+		if hint := rowlessHint(t, to, ev); hint != "" {
+			fmt.Fprintln(e.stderr, hint)
+		}
+	}
+	if c.json {
+		return json.NewEncoder(e.out).Encode(r)
+	}
+	fmt.Fprintln(e.out, r.line())
 	return nil
 }
 
-// dispatch dispatches ev and describes what it did, with a hint when the
-// table explains why nothing moved.
-func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, t *lifecycle.Table, ev lifecycle.Event) (line, hint string, err error) {
-	// The state before the dispatch, for the message.
-	before, err := m.Snapshot()
-	if err != nil {
-		return "", "", err
-	}
+// isNoSuchDir reports whether nothing is at dir.
+func isNoSuchDir(dir string) bool {
+	_, err := os.Stat(dir)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// dispatch dispatches ev, at once or waiting for the lock.
+func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, ev lifecycle.Event) (lifecycle.State, error) {
 	var to lifecycle.State
+	var err error
 	if c.wait > 0 {
 		ctx, cancel := context.WithTimeout(ctx, c.wait)
 		to, err = m.DispatchContext(ctx, ev, c.guards)
@@ -117,54 +157,88 @@ func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, t *lif
 		to, err = m.Dispatch(ev, c.guards)
 	}
 	if errors.Is(err, lifecycle.ErrLocked) && c.wait == 0 {
-		return "", "", fmt.Errorf("%w (use --wait DURATION to wait for it)", err)
+		return "", fmt.Errorf("%w (use --wait DURATION to wait for it)", err)
 	}
-	if err != nil {
-		return "", "", err
-	}
-	if want, changed := t.Transition(before.CurrentState, ev, c.guards); want == to && !changed {
-		hint = noTransitionHint(t, to, ev, c.guards)
-	}
-	return describe(t, before.CurrentState, ev, c.guards, to), hint, nil
+	return to, err
 }
 
-// guardFlags are the flags that set each guard.
-var guardFlags = map[lifecycle.Guard]string{
-	lifecycle.GuardSleepEligible: "--sleep-eligible",
-	lifecycle.GuardStillIdle:     "--still-idle",
+// dispatchResult is what a dispatch did, as --json prints it.
+type dispatchResult struct {
+	Event         lifecycle.Event `json:"event"`
+	SleepEligible bool            `json:"sleep_eligible"`
+	StillIdle     bool            `json:"still_idle"`
+	From          lifecycle.State `json:"from"`
+	To            lifecycle.State `json:"to"`
+	Changed       bool            `json:"changed"`
+	Seq           int64           `json:"seq,omitempty"`
+	TS            string          `json:"ts,omitempty"`
+	MissingGuard  lifecycle.Guard `json:"missing_guard,omitempty"`
+	blockedTo     lifecycle.State // where the row MissingGuard blocked goes
 }
 
-// noTransitionHint says, from the table t, why ev did not move the machine
-// out of the state from with the guards g, when the table tells: the row
-// for (from, ev) needs a guard that g lacks, or no row has ev at all (which
-// makes an event named like a guard easy to mistake for it). Otherwise, and
-// for tick, a no-op by design, it returns "".
-func noTransitionHint(t *lifecycle.Table, from lifecycle.State, ev lifecycle.Event, g lifecycle.Guards) string {
+// line is the result as one human line.
+func (r dispatchResult) line() string {
+	switch {
+	case r.Changed:
+		return fmt.Sprintf("%s -> %s", r.From, r.To)
+	case r.MissingGuard != lifecycle.NoGuard:
+		return fmt.Sprintf("no transition (%s): %s moves %s to %s only with %s", r.To, r.Event, r.To, r.blockedTo, guardFlag(r.MissingGuard))
+	}
+	return fmt.Sprintf("no transition (%s)", r.To)
+}
+
+// missingGuard finds the row of t that would have moved the machine out of
+// state on ev but for its guard, which g does not hold. There is none when
+// no guard is to blame (no row, or a row to state itself).
+func missingGuard(t *lifecycle.Table, state lifecycle.State, ev lifecycle.Event, g lifecycle.Guards) (lifecycle.Row, bool) {
+	for _, r := range t.Rows() {
+		if (r.From == state || r.From == lifecycle.AnyState) && r.Event == ev && r.To != state &&
+			r.Guard != lifecycle.NoGuard && !r.Guard.Holds(g) {
+			return r, true
+		}
+	}
+	return lifecycle.Row{}, false
+}
+
+// guardFlag is the command-line flag that sets g.
+func guardFlag(g lifecycle.Guard) string {
+	switch g {
+	case lifecycle.GuardSleepEligible:
+		return "--sleep-eligible"
+	case lifecycle.GuardStillIdle:
+		return "--still-idle"
+	}
+	return string(g)
+}
+
+// rowlessHint says, on a "no transition", that no row of the table t has
+// the event ev from any state (tick, a no-op by design, aside): such an
+// event never moves the machine, and one named like a guard is easy to
+// mistake for the guard, whose flag it then names. "" otherwise.
+func rowlessHint(t *lifecycle.Table, from lifecycle.State, ev lifecycle.Event) string {
 	rows := t.Rows()
-	hasRow := false
 	for _, r := range rows {
-		if r.Event != ev {
-			continue
-		}
-		hasRow = true
-		if (r.From == from || r.From == lifecycle.AnyState) && r.To != from && !r.Guard.Holds(g) {
-			return fmt.Sprintf("no transition (%s): the row %s needs %s", from, rowText(r, from), guardFlags[r.Guard])
+		if r.Event == ev {
+			return ""
 		}
 	}
-	if hasRow || ev == lifecycle.Tick {
+	if ev == lifecycle.Tick {
 		return ""
 	}
 	hint := fmt.Sprintf("no transition (%s): no row of the table has the event %s, from any state, so it never moves the machine", from, ev)
 	guard := lifecycle.Guard(ev)
-	flag, ok := guardFlags[guard]
-	if !ok {
+	if guard != lifecycle.GuardSleepEligible && guard != lifecycle.GuardStillIdle {
 		return hint
 	}
-	hint += fmt.Sprintf("; the guard %s is the flag %s", guard, flag)
+	hint += fmt.Sprintf("; the guard %s is the flag %s", guard, guardFlag(guard))
 	var readers []string
 	for _, r := range rows {
 		if r.Guard == guard {
-			readers = append(readers, rowText(r, r.From))
+			from := r.From
+			if from == lifecycle.AnyState {
+				from = "any"
+			}
+			readers = append(readers, fmt.Sprintf("%s --%s--> %s", from, r.Event, r.To))
 		}
 	}
 	switch len(readers) {
@@ -175,30 +249,4 @@ func noTransitionHint(t *lifecycle.Table, from lifecycle.State, ev lifecycle.Eve
 		hint += ", read by the rows " + strings.Join(readers, ", ")
 	}
 	return hint
-}
-
-// rowText writes r as "FROM --event--> TO", FROM being from (the state an
-// AnyState row is read from; "any" if that is AnyState too).
-func rowText(r lifecycle.Row, from lifecycle.State) string {
-	if from == lifecycle.AnyState {
-		from = "any"
-	}
-	return fmt.Sprintf("%s --%s--> %s", from, r.Event, r.To)
-}
-
-// describe says what a dispatch of ev from the state from did, given the
-// state to that Dispatch returned. Dispatch does not say which state it
-// started from; from was read just before it, and another process may have
-// moved the machine in between. The table t, the Machine's, tells whether
-// to is what ev does from from; when it is not, from is stale and the line
-// says so.
-func describe(t *lifecycle.Table, from lifecycle.State, ev lifecycle.Event, g lifecycle.Guards, to lifecycle.State) string {
-	want, changed := t.Transition(from, ev, g)
-	switch {
-	case want != to:
-		return fmt.Sprintf("%s (another process moved the machine from %s meanwhile)", to, from)
-	case changed:
-		return fmt.Sprintf("%s -> %s", from, to)
-	}
-	return fmt.Sprintf("no transition (%s)", to)
 }

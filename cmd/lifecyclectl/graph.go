@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,7 +18,9 @@ state giving one edge from each other state, labelled "event [guard]". The
 start marker points at the state a new machine has. The table is the
 library's, or with --table FILE the one in that file (a table file that
 cannot be read or is not a valid table is an error, exit 1, naming it).
-Mermaid renders on GitHub; dot is Graphviz (dot -Tsvg). In mermaid, a state
+Mermaid renders on GitHub; dot is Graphviz (dot -Tsvg); json is the table's
+JSON form, the form --table reads (a start for a table of one's own). The
+diagram takes no --dir: it reads no lifecycle directory. In mermaid, a state
 whose name is not a plain word ([A-Za-z_][A-Za-z0-9_]*) is drawn under a
 stand-in identifier labelled with its name.
 `
@@ -28,7 +31,7 @@ type graphCmd struct {
 }
 
 func (c *graphCmd) flags(fs *flag.FlagSet) {
-	fs.StringVar(&c.format, "format", "mermaid", "`mermaid` or dot")
+	fs.StringVar(&c.format, "format", "mermaid", "`mermaid`, dot, or json (the table's JSON form)")
 	c.table.define(fs)
 }
 
@@ -38,18 +41,54 @@ func (c *graphCmd) run(e *env, args []string) error {
 	}
 	write := writeMermaid
 	switch c.format {
-	case "mermaid":
+	case "mermaid", "json":
 	case "dot":
 		write = writeDot
 	default:
-		return usagef("graph", "--format %q: want mermaid or dot", c.format)
+		return usagef("graph", "--format %q: want mermaid, dot or json", c.format)
 	}
 	t, err := c.table.load()
 	if err != nil {
 		return err
 	}
+	if c.format == "json" {
+		return writeTableJSON(e.out, t)
+	}
 	write(e.out, t)
 	return nil
+}
+
+// writeTableJSON writes t in the JSON form --table reads, a row a line.
+func writeTableJSON(w io.Writer, t *lifecycle.Table) error {
+	type row struct {
+		From  lifecycle.State `json:"from"`
+		Event lifecycle.Event `json:"event"`
+		Guard lifecycle.Guard `json:"guard,omitempty"`
+		To    lifecycle.State `json:"to"`
+	}
+	states, err := json.Marshal(t.States())
+	if err != nil {
+		return err
+	}
+	events, err := json.Marshal(t.Events())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "{\n  \"states\": %s,\n  \"events\": %s,\n  \"rows\": [\n", states, events)
+	rows := t.Rows()
+	for i, r := range rows {
+		b, err := json.Marshal(row(r))
+		if err != nil {
+			return err
+		}
+		sep := ","
+		if i == len(rows)-1 {
+			sep = ""
+		}
+		fmt.Fprintf(w, "    %s%s\n", b, sep)
+	}
+	_, err = fmt.Fprintln(w, "  ]\n}")
+	return err
 }
 
 // edge is one arrow of the diagram.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/iai-mcp/lifecycle"
@@ -23,7 +24,9 @@ moving on to the next day's file after midnight, until interrupted (or
 --limit lines have been printed). Only lines ended by a newline are read.
 
 Malformed lines (a torn last line after a crash, say) are skipped and
-reported on standard error; they never fail the command.
+reported on standard error, with their file and byte offset (in a .gz
+file, the offset in its uncompressed content); they never fail the
+command. The directory must exist (exit 1 otherwise); logs/ need not.
 `
 
 // pollInterval is how often --follow looks for new lines and files.
@@ -60,13 +63,13 @@ func (c *logCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := e.storeDir()
+	dir, err := e.lifecycleDir("log")
 	if err != nil {
 		return err
 	}
 	logDir := filepath.Join(dir, lifecycle.DefaultLogDir)
 
-	var bad badLines
+	bad := badLines{cmd: "log"}
 	q.OnMalformed = func(m lifecycle.MalformedLine) { bad.report(e, m) }
 	emit := c.printer(e)
 	if c.follow {
@@ -138,8 +141,12 @@ func (c *logCmd) printer(e *env) func(lifecycle.LogEntry) error {
 	}
 }
 
-// badLines counts the malformed lines a read skipped.
-type badLines struct{ n, torn int }
+// badLines reports and counts the malformed lines a read of the command
+// cmd skipped.
+type badLines struct {
+	cmd     string
+	n, torn int
+}
 
 func (b *badLines) report(e *env, m lifecycle.MalformedLine) {
 	b.n++
@@ -148,11 +155,15 @@ func (b *badLines) report(e *env, m lifecycle.MalformedLine) {
 		b.torn++
 		kind = "torn"
 	}
-	fmt.Fprintf(e.stderr, "%s log: skipped %s line at %s:%d: %v\n", progName, kind, m.File, m.Offset, m.Err)
+	where := "byte offset"
+	if strings.HasSuffix(m.File, ".gz") {
+		where = "uncompressed byte offset"
+	}
+	fmt.Fprintf(e.stderr, "%s %s: skipped %s line at %s %d of %s: %v\n", progName, b.cmd, kind, where, m.Offset, m.File, m.Err)
 }
 
 func (b *badLines) summary(e *env) {
 	if b.n > 0 {
-		fmt.Fprintf(e.stderr, "%s log: malformed lines skipped: %d (%d torn)\n", progName, b.n, b.torn)
+		fmt.Fprintf(e.stderr, "%s %s: malformed lines skipped: %d (%d torn)\n", progName, b.cmd, b.n, b.torn)
 	}
 }

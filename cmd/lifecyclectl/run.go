@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,7 +19,7 @@ import (
 
 const progName = "lifecyclectl"
 
-// Exit codes, listed by "lifecyclectl help" and the README.
+// Exit codes, listed by "lifecyclectl help" and docs/cli.md.
 const (
 	exitOK     = 0 // success
 	exitError  = 1 // anything else that went wrong
@@ -55,6 +56,7 @@ func (e *env) main(args []string) error {
 	fs := flag.NewFlagSet(progName, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Var(&dirValue{&e.dir}, "dir", "")
+	version := fs.Bool("version", false, "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return e.help("")
@@ -62,19 +64,15 @@ func (e *env) main(args []string) error {
 		return usagef("", "%v", err)
 	}
 	rest := fs.Args()
-	if len(rest) == 0 {
+	switch {
+	case *version && len(rest) > 0:
+		return usagef("", "--version takes no command (or run: %s version)", progName)
+	case *version:
+		rest = []string{"version"}
+	case len(rest) == 0:
 		return usagef("", "no command given")
 	}
 	name, rest := rest[0], rest[1:]
-	if name == "help" {
-		switch len(rest) {
-		case 0:
-			return e.help("")
-		case 1:
-			return e.help(rest[0])
-		}
-		return usagef("", "help takes at most one command")
-	}
 	cmd := lookup(name)
 	if cmd == nil {
 		return usagef("", "unknown command %q (commands: %s)", name, commandNames())
@@ -86,6 +84,9 @@ func (e *env) main(args []string) error {
 			return e.help(name)
 		}
 		return usagef(name, "%v", err)
+	}
+	if cmd.noDir && e.dir != "" {
+		return usagef(name, "--dir does not apply: %s reads no lifecycle directory", name)
 	}
 	return sub.run(e, pos)
 }
@@ -112,19 +113,52 @@ func (e *env) report(err error) int {
 }
 
 // storeDir is --dir, else $IAI_MCP_STORE, else ~/.iai-mcp: the Python
-// daemon's directory.
-func (e *env) storeDir() (string, error) {
+// daemon's directory. how says which, for messages.
+func (e *env) storeDir() (dir, how string, err error) {
 	if e.dir != "" {
-		return e.dir, nil
+		return e.dir, "given with --dir", nil
 	}
 	if d := os.Getenv(storeEnv); d != "" {
-		return d, nil
+		return d, "from $" + storeEnv, nil
 	}
 	home, err := os.UserHomeDir()
 	if err != nil {
-		return "", fmt.Errorf("no --dir, no $%s and no home directory: %w", storeEnv, err)
+		return "", "", fmt.Errorf("no --dir, no $%s and no home directory: %w", storeEnv, err)
 	}
-	return filepath.Join(home, ".iai-mcp"), nil
+	return filepath.Join(home, ".iai-mcp"), "the default; give --dir DIR or set $" + storeEnv, nil
+}
+
+// lifecycleDir is the directory cmd works on, which must exist: no command
+// but "dispatch --init" creates it, so that a mistyped --dir is an error
+// rather than an empty directory that reads as a new machine.
+func (e *env) lifecycleDir(cmd string) (string, error) {
+	dir, how, err := e.storeDir()
+	if err != nil {
+		return "", err
+	}
+	if err := checkDir(cmd, dir, how); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// checkDir says, as an *fs.PathError naming dir, why dir is not a
+// directory, if it is not.
+func checkDir(op, dir, how string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &fs.PathError{Op: op, Path: dir, Err: fmt.Errorf("no such directory (%s)", how)}
+	case err != nil:
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return &fs.PathError{Op: op, Path: dir, Err: err}
+	case !fi.IsDir():
+		return &fs.PathError{Op: op, Path: dir, Err: fmt.Errorf("not a directory (%s)", how)}
+	}
+	return nil
 }
 
 // usageError is a mistake on the command line (exit 2).

@@ -35,6 +35,10 @@ const scriptLimit = 3 * time.Minute
 // misses its line, say) is stopped after scriptLimit and fails its
 // script, rather than holding up the run until go test's own timeout.
 func TestScripts(t *testing.T) {
+	examples, err := filepath.Abs(filepath.Join("..", "..", "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	deadline := time.Now().Add(scriptLimit)
 	if d, ok := t.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -45,6 +49,9 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Setup: func(env *testscript.Env) error {
+			// The repository's examples, for the scripts that use the
+			// files it ships (examples/tables/extended.json).
+			env.Setenv("EXAMPLES", examples)
 			// A race-enabled command sleeps a second on exit by default;
 			// the scripts run it a hundred times.
 			if os.Getenv("GORACE") == "" {

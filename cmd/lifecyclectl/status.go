@@ -17,8 +17,10 @@ import (
 )
 
 const statusDetails = `Reads the state file without taking the lock and without writing anything.
-A missing state file shows the record a new machine starts with. With
---json, prints the record as the state file holds it (key order included).
+With --json, prints the record as the state file holds it (key order
+included). The directory must exist (exit 1 otherwise); a directory without
+a state file yet (no machine has written one) says so in one line, and
+--json prints null.
 
 --watch follows the state file until interrupted (Ctrl-C or SIGTERM, exit
 0), one line per change, each led by a UTC time:
@@ -82,7 +84,7 @@ func (c *statusCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	dir, err := e.storeDir()
+	dir, err := e.lifecycleDir("status")
 	if err != nil {
 		return err
 	}
@@ -90,8 +92,16 @@ func (c *statusCmd) run(e *env, args []string) error {
 		return c.runWatch(e, t, dir)
 	}
 	path := filepath.Join(dir, lifecycle.DefaultStateFile)
-	_, serr := os.Stat(path)
-	missing := errors.Is(serr, fs.ErrNotExist)
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		// No record to show: a made-up one would read as a real file.
+		if c.json {
+			_, err := e.out.WriteString("null\n")
+			return err
+		}
+		fmt.Fprintf(e.out, "%-15s%s: none yet (no machine has written one; a new machine starts in %s)\n",
+			"state file", path, initialState())
+		return nil
+	}
 	rec, err := c.table.loadState(t, path)
 	if err != nil {
 		return err
@@ -99,7 +109,7 @@ func (c *statusCmd) run(e *env, args []string) error {
 	if c.json {
 		return writeRecordJSON(e.out, rec)
 	}
-	writeStatus(e.out, path, missing, rec, e.now())
+	writeStatus(e.out, path, rec, e.now())
 	return nil
 }
 
@@ -120,15 +130,11 @@ func writeRecordJSON(w io.Writer, rec lifecycle.Record) error {
 }
 
 // writeStatus writes rec as one block of "label  value" lines.
-func writeStatus(w io.Writer, path string, missing bool, rec lifecycle.Record, now time.Time) {
+func writeStatus(w io.Writer, path string, rec lifecycle.Record, now time.Time) {
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-15s%s\n", label, fmt.Sprintf(format, args...))
 	}
-	if missing {
-		line("state file", "%s (missing: a new machine's record)", path)
-	} else {
-		line("state file", "%s", path)
-	}
+	line("state file", "%s", path)
 	line("state", "%s since %s (%s)", rec.CurrentState, humanTime(rec.SinceTS), ago(rec.SinceTS, now))
 	line("last activity", "%s (%s)", humanTime(rec.LastActivityTS), ago(rec.LastActivityTS, now))
 	line("sequences", "transition %d, wrapper event %d", rec.TransitionSeq, rec.WrapperEventSeq)

@@ -1,7 +1,8 @@
 // Command ratios reads `go test -bench` output from this module's
 // benchmarks (a file named on the command line, or standard input) and
-// prints the ratios the library's README quotes, each computed from the
-// medians of the runs in that output, with the target it is held to.
+// prints the ratios the library's docs/performance.md quotes, each
+// computed from the medians of the runs in that output, with the target it
+// is held to.
 //
 // Usage:
 //
@@ -190,18 +191,29 @@ func report(w io.Writer, r results) {
 		}
 		rows = append(rows, row{s.what, fmt.Sprintf("%.2f× (%s vs %s)", x, dur(big), dur(small)), s.target, v})
 	}
-	big, ok1 := r.median("ReadLog1M", "peak-heap-bytes")
-	small, ok0 := r.median("ReadLog100k", "peak-heap-bytes")
-	if !ok1 || !ok0 {
-		missing("ReadLog peak heap, 1M / 100k lines", "ReadLog100k", "ReadLog1M")
-	} else {
-		x := big / small
-		rows = append(rows, row{"ReadLog peak heap, 1M / 100k lines", fmt.Sprintf("%.2f× (%s vs %s)", x, mib(big), mib(small)), "≈ 1 (no growth)", verdict(x < 1.5)})
-	}
-	for _, name := range []string{"ReadLog1M", "ReadLog100k"} {
-		if v, ok := r.median(name, "lines/s"); ok {
-			rows = append(rows, row{"ReadLog throughput (" + strings.TrimPrefix(name, "ReadLog") + " lines)", fmt.Sprintf("%.0f lines/s", v), "", ""})
+	for _, reader := range []string{"ReadLog", "History"} {
+		big, ok1 := r.median(reader+"1M", "peak-heap-bytes")
+		small, ok0 := r.median(reader+"100k", "peak-heap-bytes")
+		what := reader + " peak heap, 1M / 100k lines"
+		if !ok1 || !ok0 {
+			missing(what, reader+"100k", reader+"1M")
+		} else {
+			x := big / small
+			rows = append(rows, row{what, fmt.Sprintf("%.2f× (%s vs %s)", x, mib(big), mib(small)), "≈ 1 (no growth)", verdict(x < 1.5)})
 		}
+		for _, name := range []string{reader + "1M", reader + "100k"} {
+			if v, ok := r.median(name, "lines/s"); ok {
+				rows = append(rows, row{reader + " throughput (" + strings.TrimPrefix(name, reader) + " lines)", fmt.Sprintf("%.0f lines/s", v), "", ""})
+			}
+		}
+	}
+	// History is ReadLog plus reading each transition and summing days.
+	if h, ok := r.median("History1M", "lines/s"); !ok {
+		missing("History / ReadLog throughput, 1M lines", "History1M")
+	} else if rl, ok := r.median("ReadLog1M", "lines/s"); !ok {
+		missing("History / ReadLog throughput, 1M lines", "ReadLog1M")
+	} else {
+		rows = append(rows, row{"History / ReadLog throughput, 1M lines", fmt.Sprintf("%.2f×", h/rl), "", ""})
 	}
 
 	// The Python original, measured elsewhere: a table of its own.

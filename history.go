@@ -1,0 +1,578 @@
+//go:build unix
+
+package lifecycle
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"time"
+)
+
+// ErrNoHistory: the event log holds no state_transition line to answer
+// from.
+var ErrNoHistory = errors.New("no state transition in the event log")
+
+// histWindowSize is how many transitions History holds back to put them in
+// order; it bounds History's memory whatever the size of the log.
+const histWindowSize = 4096
+
+// History answers an operator's questions about the past from the event log
+// alone: what state the daemon was in at a given time, since when and after
+// which transition (StateAt); how each UTC day was spent (Days); the spans of
+// its states over a period (Timeline). It streams the log with ReadLog, one
+// pass, in memory bounded by the number of transitions it holds back to put
+// them in order (at most 4096; in a log written by this library, whose seqs
+// follow each other, one or two) and, for Days, by the days a single span
+// covers, not by the size of the log.
+//
+// Order. Log file names are not taken to be in write order: a wall clock
+// that steps back across midnight writes later transitions into an earlier
+// day's file. Transitions are ordered by their seq when both have one, and by
+// their time otherwise (the Python tools write lines without a seq); ties
+// keep the order they were read in. A transition that comes too late to be
+// put in its place (more than 4096 transitions after it, in read order), or
+// whose seq was already placed, is skipped and counted in
+// HistoryStats.Unordered.
+//
+// Time. Each transition starts a span of its target state, which lasts until
+// the next transition. A transition logged earlier than the one before it (the
+// clock stepped back) is taken to have happened when that one did, so spans
+// never overlap and the timeline never runs backwards. Before the log's first
+// transition the daemon was in that transition's From state, since a time the
+// log does not give: that span starts at the zero time, and its Entered is
+// nil. The last transition's span has no end as far as the log goes.
+type History struct {
+	// Dir is the event log's directory, as for ReadLog: a Machine's is
+	// DIR/logs.
+	Dir string
+	// OnMalformed, if not nil, is told of each line skipped: those ReadLog
+	// skips, and state_transition lines without both states, with a seq
+	// that is not a positive integer, or at the zero time.
+	OnMalformed func(MalformedLine)
+}
+
+// HistoryStats counts what a History read saw.
+type HistoryStats struct {
+	Log         LogStats // the read of the log (its Entries: state_transition lines)
+	Transitions int      // transitions put on the timeline
+	Invalid     int      // state_transition lines without both states, with a bad seq, or at the zero time
+	Unordered   int      // state_transition lines too late for their place, or a seq placed already
+}
+
+// Span is a stretch of time the daemon spent in one state.
+type Span struct {
+	State State
+	// Start and End bound the span: [Start, End). The zero Start is the
+	// span before the log's first transition, which starts at a time the
+	// log does not give; a zero End is a span that has not ended as far as
+	// the log goes. Timeline and Days clip spans to their period.
+	Start, End time.Time
+	// Entered is the transition into State: nil for the span before the
+	// log's first transition. Left is the transition out of it: nil for the
+	// last span. Their Time is the logged one, which may differ from Start
+	// and End when the clock stepped back (see History).
+	Entered, Left *Transition
+}
+
+// Duration is End - Start; 0 for an unbounded span.
+func (s Span) Duration() time.Duration {
+	if s.Start.IsZero() || s.End.IsZero() {
+		return 0
+	}
+	return s.End.Sub(s.Start)
+}
+
+// contains reports whether t is in [Start, End), the zero times unbounded.
+func (s Span) contains(t time.Time) bool {
+	return (s.Start.IsZero() || !t.Before(s.Start)) && (s.End.IsZero() || t.Before(s.End))
+}
+
+// Moment is what the log says of the daemon at a time: the span it was in.
+type Moment struct {
+	At time.Time
+	// Span is the span At falls in. Its Start is when the daemon entered
+	// State (zero: before the log's first transition, since a time the log
+	// does not give); its End is when it left (zero: it has not, as far as
+	// the log goes).
+	Span
+	// Stats count what was read; StateAt stops once the answer is settled.
+	Stats HistoryStats
+}
+
+// StateAt is History{Dir: logDir}.StateAt(t).
+func StateAt(logDir string, t time.Time) (Moment, error) {
+	return History{Dir: logDir}.StateAt(t)
+}
+
+// errHistSettled stops a read whose answer is known.
+var errHistSettled = errors.New("settled")
+
+// StateAt returns the state the daemon was in at t, since when, and after
+// which transition, from the log alone. When the clock stepped back, it
+// showed some times twice; for those the answer is for the first time, since
+// the transitions logged after the step count from the one before them (see
+// History).
+//
+// A log without a transition gives an *fs.PathError naming h.Dir and
+// wrapping ErrNoHistory; a missing directory reads as such a log. Other
+// errors are ReadLog's.
+func (h History) StateAt(t time.Time) (Moment, error) {
+	m := Moment{At: t}
+	found := false
+	st, err := h.spans(func(s Span) error {
+		if s.contains(t) {
+			m.Span, found = s, true
+			return errHistSettled
+		}
+		return nil
+	})
+	m.Stats = st
+	if errors.Is(err, errHistSettled) {
+		err = nil
+	}
+	if err == nil && !found {
+		err = &fs.PathError{Op: "history", Path: h.Dir, Err: ErrNoHistory}
+	}
+	return m, err
+}
+
+// Timeline calls fn with each span of the period [since, until), clipped to
+// it, oldest first: the spans that overlap the period, and a span of no
+// length (two transitions at one time) when its time is in the period, so
+// that every transition of the period is the Entered of one span. A zero
+// since starts the period at the log's first transition; a zero until ends it
+// now. The part of the period before the log's first transition is a span
+// whose Entered is nil.
+//
+// An error from fn stops the read and is returned as it is.
+func (h History) Timeline(since, until time.Time, fn func(Span) error) (HistoryStats, error) {
+	if until.IsZero() {
+		until = time.Now()
+	}
+	if !since.IsZero() && !since.Before(until) {
+		return HistoryStats{}, fmt.Errorf("history of %s: the period's start %s is not before its end %s",
+			h.Dir, FormatTimestamp(since), FormatTimestamp(until))
+	}
+	return h.clipped(since, until, fn)
+}
+
+// clipped streams the spans of [since, until) as Timeline documents; since
+// is set from the first transition when zero.
+func (h History) clipped(since, until time.Time, fn func(Span) error) (HistoryStats, error) {
+	st, err := h.spans(func(s Span) error {
+		if since.IsZero() { // the span before the log: the period starts after it
+			since = s.End
+		}
+		if !s.Start.IsZero() && !s.Start.Before(until) {
+			return errHistSettled // every later span starts later still
+		}
+		empty := !s.Start.IsZero() && s.Start.Equal(s.End)
+		if empty {
+			if s.Start.Before(since) {
+				return nil
+			}
+		} else if !s.End.IsZero() && !s.End.After(since) {
+			return nil
+		}
+		if s.Start.IsZero() || s.Start.Before(since) {
+			s.Start = since
+		}
+		if s.End.IsZero() || s.End.After(until) {
+			s.End = until
+		}
+		return fn(s)
+	})
+	if errors.Is(err, errHistSettled) {
+		err = nil
+	}
+	return st, err
+}
+
+// DaySummary is how the daemon spent one UTC day, by the log.
+type DaySummary struct {
+	// Day is the UTC midnight the day starts at.
+	Day time.Time
+	// Start and End bound the part of the day in the period: the whole day
+	// but for the period's first and last.
+	Start, End time.Time
+	// InState is the time spent in each state the daemon was in that day.
+	InState map[State]time.Duration
+	// BeforeLog is the time before the log's first transition, in a state
+	// the log gives but since a time it does not; it is in no InState.
+	BeforeLog time.Duration
+	// Transitions counts the transitions of the day.
+	Transitions int
+	// LongestSleep is the longest span in SLEEP that began that day, whole
+	// (up to the period's end), or nil.
+	LongestSleep *Span
+}
+
+// Days calls fn with a summary of each UTC day of the period [since,
+// until), oldest first, days without a transition included. A zero since
+// starts the period at the UTC midnight before the log's first transition; a
+// zero until ends it now. A log without a transition then gives no day; with
+// a since, it gives days whose whole time is BeforeLog.
+//
+// An error from fn stops the read and is returned as it is.
+func (h History) Days(since, until time.Time, fn func(DaySummary) error) (HistoryStats, error) {
+	if until.IsZero() {
+		until = time.Now()
+	}
+	if !since.IsZero() && !since.Before(until) {
+		return HistoryStats{}, fmt.Errorf("history of %s: the period's start %s is not before its end %s",
+			h.Dir, FormatTimestamp(since), FormatTimestamp(until))
+	}
+	d := &histDays{until: until, emit: fn}
+	if !since.IsZero() {
+		d.begin(since)
+	}
+	st, err := h.spans(func(s Span) error {
+		if d.since.IsZero() {
+			d.begin(histDay(s.End)) // s is the span before the log
+		}
+		if !s.Start.IsZero() && !s.Start.Before(until) {
+			return errHistSettled // every later span starts later still
+		}
+		return d.add(s)
+	})
+	if errors.Is(err, errHistSettled) {
+		err = nil
+	}
+	if err != nil || d.since.IsZero() {
+		return st, err
+	}
+	if st.Transitions == 0 {
+		if err := d.add(Span{}); err != nil { // all of it before the log
+			return st, err
+		}
+	}
+	return st, d.flush(until)
+}
+
+// histDays sums spans into the days of [since, until), and hands each day to
+// emit once no later span can change it.
+type histDays struct {
+	since, until time.Time
+	emit         func(DaySummary) error
+	next         time.Time     // the midnight of the first day not yet emitted
+	days         []*DaySummary // the open days, from next on
+}
+
+func histDay(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+func (d *histDays) begin(since time.Time) { d.since, d.next = since, histDay(since) }
+
+// day returns the open summary of the day that holds t (at or after next),
+// opening it, and any day before it, as needed.
+func (d *histDays) day(t time.Time) *DaySummary {
+	i := max(int(histDay(t).Sub(d.next)/logDay), 0)
+	for len(d.days) <= i {
+		day := d.next.AddDate(0, 0, len(d.days))
+		s := &DaySummary{Day: day, Start: day, End: day.AddDate(0, 0, 1), InState: map[State]time.Duration{}}
+		if s.Start.Before(d.since) {
+			s.Start = d.since
+		}
+		if s.End.After(d.until) {
+			s.End = d.until
+		}
+		d.days = append(d.days, s)
+	}
+	return d.days[i]
+}
+
+// flush emits the days of the period that end at or before t.
+func (d *histDays) flush(t time.Time) error {
+	for d.next.Before(d.until) {
+		s := d.day(d.next)
+		if s.End.After(t) {
+			return nil
+		}
+		d.days[0] = nil
+		d.days = d.days[1:]
+		d.next = d.next.AddDate(0, 0, 1)
+		if err := d.emit(*s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add counts the span s, unclipped, into the days it covers. Spans come in
+// order, so the days that end by its start are done.
+func (d *histDays) add(s Span) error {
+	if err := d.flush(s.Start); err != nil {
+		return err
+	}
+	start, end := s.Start, s.End
+	if start.IsZero() || start.Before(d.since) {
+		start = d.since
+	}
+	if end.IsZero() || end.After(d.until) {
+		end = d.until
+	}
+	if s.Entered != nil && !s.Start.Before(d.since) && s.Start.Before(d.until) {
+		day := d.day(s.Start)
+		day.Transitions++
+		if s.State == Sleep {
+			whole := Span{State: s.State, Start: s.Start, End: end, Entered: s.Entered, Left: s.Left}
+			if day.LongestSleep == nil || whole.Duration() > day.LongestSleep.Duration() {
+				day.LongestSleep = &whole
+			}
+		}
+	}
+	for t := start; t.Before(end); {
+		day := d.day(t)
+		stop := day.Day.AddDate(0, 0, 1)
+		if stop.After(end) {
+			stop = end
+		}
+		if s.Entered == nil {
+			day.BeforeLog += stop.Sub(t)
+		} else {
+			day.InState[s.State] += stop.Sub(t)
+		}
+		t = stop
+	}
+	return nil
+}
+
+// spans streams the timeline, unclipped: the span before the log's first
+// transition, then one span per transition, the last one open.
+func (h History) spans(fn func(Span) error) (HistoryStats, error) {
+	var prev *Transition
+	var prevStart time.Time
+	st, err := h.transitions(func(tr Transition) error {
+		t := &tr
+		start := tr.Time
+		if prev == nil {
+			prev, prevStart = t, start
+			return fn(Span{State: tr.From, End: start, Left: t})
+		}
+		if start.Before(prevStart) {
+			start = prevStart
+		}
+		s := Span{State: prev.To, Start: prevStart, End: start, Entered: prev, Left: t}
+		prev, prevStart = t, start
+		return fn(s)
+	})
+	if err == nil && prev != nil {
+		err = fn(Span{State: prev.To, Start: prevStart, Entered: prev})
+	}
+	return st, err
+}
+
+// transitions streams the log's transitions to fn in order (see History).
+func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
+	var st HistoryStats
+	w := &histWindow{}
+	release := func(final bool) error {
+		for {
+			tr, ok, skipped := w.pop(final)
+			st.Unordered += skipped
+			if !ok {
+				return nil
+			}
+			st.Transitions++
+			if err := fn(tr); err != nil {
+				return err
+			}
+		}
+	}
+	q := LogQuery{Kind: "state_transition", OnMalformed: h.OnMalformed}
+	var n int64
+	logSt, err := ReadLog(h.Dir, q, func(e LogEntry) error {
+		tr, hasSeq, err := parseHistTransition(e)
+		if err != nil {
+			st.Invalid++
+			if h.OnMalformed != nil {
+				h.OnMalformed(MalformedLine{File: e.File, Offset: e.Offset, Err: err})
+			}
+			return nil
+		}
+		n++
+		w.push(histItem{tr: tr, hasSeq: hasSeq, n: n})
+		return release(false)
+	})
+	st.Log = logSt
+	if err == nil {
+		err = release(true)
+	}
+	return st, err
+}
+
+// parseHistTransition reads the transition of a state_transition entry,
+// and whether it has a seq. Like ReadLog it reads the line's members in
+// place (ReadLog has checked that the line is a JSON object), a repeated
+// key's last value counting, as Python reads them.
+func parseHistTransition(e LogEntry) (Transition, bool, error) {
+	var from, to, trigger, seq []byte
+	members(e.Raw, func(key, value []byte) {
+		switch {
+		case keyIs(key, "from"):
+			from = value
+		case keyIs(key, "to"):
+			to = value
+		case keyIs(key, "trigger"):
+			trigger = value
+		case keyIs(key, "seq"):
+			seq = value
+		}
+	})
+	if e.Time.IsZero() {
+		// Span and Moment keep the zero time for "unknown".
+		return Transition{}, false, errors.New(`state_transition line: "ts" is the zero time, 0001-01-01T00:00:00Z`)
+	}
+	tr := Transition{Time: e.Time}
+	var ok [3]bool
+	for i, f := range []struct {
+		raw []byte
+		out *string
+	}{{from, (*string)(&tr.From)}, {to, (*string)(&tr.To)}, {trigger, (*string)(&tr.Event)}} {
+		*f.out, ok[i] = histName(f.raw)
+	}
+	switch {
+	case !ok[0] || !ok[1] || !ok[2]:
+		return Transition{}, false, errors.New(`state_transition line: "from", "to" and "trigger" must be strings`)
+	case tr.From == "":
+		return Transition{}, false, errors.New(`state_transition line without a "from" state`)
+	case tr.To == "":
+		return Transition{}, false, errors.New(`state_transition line without a "to" state`)
+	}
+	if seq == nil || string(seq) == "null" {
+		return tr, false, nil
+	}
+	n, err := strconv.ParseInt(string(seq), 10, 64)
+	if err != nil || n < 1 {
+		return Transition{}, false, fmt.Errorf(`state_transition line: "seq" %s is not a positive integer`, seq)
+	}
+	tr.Seq = n
+	return tr, true, nil
+}
+
+// histNames are the names a transition line holds on most lines, returned
+// without allocating.
+var histNames = func() []string {
+	var names []string
+	for _, s := range States() {
+		names = append(names, string(s))
+	}
+	for _, ev := range Events() {
+		names = append(names, string(ev))
+	}
+	return names
+}()
+
+// histName reads a raw JSON string value; a missing value or null is "",
+// and ok; any other value is not ok.
+func histName(raw []byte) (string, bool) {
+	if raw == nil || string(raw) == "null" {
+		return "", true
+	}
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		for _, n := range histNames {
+			if string(raw[1:len(raw)-1]) == n {
+				return n, true
+			}
+		}
+	}
+	return stringValue(raw)
+}
+
+// histItem is a transition held back by a histWindow.
+type histItem struct {
+	tr     Transition
+	hasSeq bool
+	n      int64 // read order
+}
+
+// before orders transitions: by seq when both have one, else by time; then
+// in read order.
+func (a *histItem) before(b *histItem) bool {
+	if a.hasSeq && b.hasSeq {
+		if a.tr.Seq != b.tr.Seq {
+			return a.tr.Seq < b.tr.Seq
+		}
+	} else if !a.tr.Time.Equal(b.tr.Time) {
+		return a.tr.Time.Before(b.tr.Time)
+	}
+	return a.n < b.n
+}
+
+// histWindow puts transitions in order, holding back at most
+// histWindowSize of them. The least one goes as soon as it is known to be
+// next (its seq follows the last one's) or when the window is full.
+type histWindow struct {
+	items    []histItem // a min-heap
+	last     histItem   // the last one that went
+	gone     bool       // whether one has gone
+	lastSeq  int64      // the seq of the last one with a seq that went; 0: none
+	seqsGone bool
+}
+
+func (w *histWindow) push(it histItem) {
+	h := append(w.items, it)
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h[i].before(&h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+	w.items = h
+}
+
+// popLeast removes the least item from the heap and returns it.
+func (w *histWindow) popLeast() histItem {
+	h := w.items
+	least := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && h[c+1].before(&h[c]) {
+			c++
+		}
+		if !h[c].before(&h[i]) {
+			break
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+	w.items = h
+	return least
+}
+
+// pop returns the next transition in order if it may go now (final: the
+// log is read, everything may go), and how many it skipped on the way.
+func (w *histWindow) pop(final bool) (Transition, bool, int) {
+	skipped := 0
+	for len(w.items) > 0 {
+		least := &w.items[0]
+		next := least.hasSeq && least.tr.Seq == w.lastSeq+1
+		if !final && !next && len(w.items) <= histWindowSize {
+			break
+		}
+		it := w.popLeast()
+		if w.gone && it.before(&w.last) || it.hasSeq && w.seqsGone && it.tr.Seq <= w.lastSeq {
+			skipped++ // too late for its place, or its seq has gone already
+			continue
+		}
+		w.last, w.gone = it, true
+		if it.hasSeq {
+			w.lastSeq, w.seqsGone = it.tr.Seq, true
+		}
+		return it.tr, true, skipped
+	}
+	return Transition{}, false, skipped
+}
