@@ -4,7 +4,6 @@ package lifecycle
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -36,19 +35,6 @@ func hook(s step) error {
 		return nil
 	}
 	return afterStep(s)
-}
-
-// saveState validates r (its current_state against t) and replaces path
-// with it; see replaceFile.
-func saveState(path string, r Record, t *Table, syncDir bool) error {
-	if err := r.validate(t); err != nil {
-		return &fs.PathError{Op: "save state", Path: path, Err: err}
-	}
-	data, err := r.fileBytes()
-	if err != nil {
-		return &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
-	}
-	return replaceFile(path, data, syncDir)
 }
 
 // replaceFile writes data to a temporary file beside path (created 0600, so
@@ -203,6 +189,15 @@ func syncEntries(dirs ...string) error {
 			done[parent] = true
 			p = parent
 		}
+	}
+	return nil
+}
+
+// mkdir creates dir 0700 if it is missing, with its missing parents, each
+// made durable, and fails if it is not a directory.
+func mkdir(dir string) error {
+	if err := mkdirAll(dir); err != nil {
+		return pathErr("mkdir", dir, err)
 	}
 	return nil
 }

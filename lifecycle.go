@@ -108,15 +108,6 @@ func New(dir string, opts ...Option) (*Machine, error) {
 	return m, nil
 }
 
-// mkdir creates dir 0700 if it is missing, with its missing parents, each
-// made durable, and fails if it is not a directory.
-func mkdir(dir string) error {
-	if err := mkdirAll(dir); err != nil {
-		return pathErr("mkdir", dir, err)
-	}
-	return nil
-}
-
 // StatePath is the state file's path.
 func (m *Machine) StatePath() string { return m.cfg.statePath }
 

@@ -973,29 +973,6 @@ func modeType(mode uint32) fs.FileMode {
 	return fs.ModeIrregular
 }
 
-// readRegular refuses anything but a regular file of at most max bytes, so
-// that a directory, a FIFO or a huge file never blocks or fills memory.
-func readRegular(f *os.File, max int64) ([]byte, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
-	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("file is %d bytes, more than the %d allowed", fi.Size(), max)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("file grew past the %d bytes allowed", max)
-	}
-	return data, nil
-}
-
 // SaveState validates r and replaces the file at path with it, durably: a
 // temporary file in the same directory is written, synced and renamed over
 // path, and the directory is synced. A path that is a symbolic link is
@@ -1016,4 +993,17 @@ func refuseSymlink(op, path string) error {
 		return &fs.PathError{Op: op, Path: path, Err: errStateSymlink}
 	}
 	return nil
+}
+
+// saveState validates r (its current_state against t) and replaces path
+// with it; see replaceFile.
+func saveState(path string, r Record, t *Table, syncDir bool) error {
+	if err := r.validate(t); err != nil {
+		return &fs.PathError{Op: "save state", Path: path, Err: err}
+	}
+	data, err := r.fileBytes()
+	if err != nil {
+		return &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
+	}
+	return replaceFile(path, data, syncDir)
 }

@@ -533,26 +533,3 @@ func LoadTable(path string) (*Table, error) {
 	}
 	return &t, nil
 }
-
-// WithTable gives the Machine its transition table; the default is
-// DefaultTable. The Machine dispatches only the table's events (others fail
-// with ErrUnknownEvent) and accepts only a state file whose current_state
-// the table lists: any other is refused with ErrCorruptState and left as it
-// is. A nil table means the default; an empty one (the zero Table) makes New
-// fail with ErrInvalidTable.
-func WithTable(t *Table) Option {
-	return func(c *config) {
-		if t == nil {
-			t = defaultTable
-		}
-		c.table = t
-	}
-}
-
-// checkConfig refuses options that cannot work, before New touches the disk.
-func checkConfig(c *config) error {
-	if len(c.table.states) == 0 {
-		return fmt.Errorf("%w: WithTable got an empty table; build one with NewTable, LoadTable or DefaultTable", ErrInvalidTable)
-	}
-	return nil
-}

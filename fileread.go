@@ -1,0 +1,32 @@
+//go:build unix
+
+package lifecycle
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// readRegular refuses anything but a regular file of at most max bytes, so
+// that a directory, a FIFO or a huge file never blocks or fills memory.
+func readRegular(f *os.File, max int64) ([]byte, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("file is %d bytes, more than the %d allowed", fi.Size(), max)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("file grew past the %d bytes allowed", max)
+	}
+	return data, nil
+}
