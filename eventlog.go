@@ -76,7 +76,9 @@ const (
 	logOpenAttempts = 3
 )
 
-// LogFileName is the base name of the log file for t's UTC day.
+// LogFileName is the base name of the log file for t's UTC day: where a
+// program that appends lines of its own kinds (as the Python wrapper
+// appends wrapper_event lines) writes a line stamped t.
 func LogFileName(t time.Time) string {
 	return logPrefix + t.UTC().Format(time.DateOnly) + logSuffix
 }
@@ -89,8 +91,10 @@ type LogFile struct {
 }
 
 // LogFiles lists the log files of dir, oldest day first, a day's plain file
-// before its .gz, for readers that follow the log themselves. A missing dir
-// has none.
+// before its .gz, for readers that follow the log themselves (as
+// lifecyclectl log --follow does; ReadLog reads a log once). Names are not
+// write order: a clock set back writes to an earlier day's file. A missing
+// dir has none.
 func LogFiles(dir string) ([]LogFile, error) {
 	files, err := listLogs(dir)
 	if errors.Is(err, fs.ErrNotExist) {
