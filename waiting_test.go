@@ -140,3 +140,31 @@ func TestQueuedWaiterSaysLocked(t *testing.T) {
 	require.ErrorIs(t, err, lifecycle.ErrLocked)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 }
+
+// TestWaitersGetTheLockInTurn: calls that wait for a lock another process
+// holds get it one at a time, in the order they came.
+func TestWaitersGetTheLockInTurn(t *testing.T) {
+	dir := t.TempDir()
+	m := newMachine(t, dir)
+	c := startChild(t, dir, "hold")
+	c.expect(t, "held")
+
+	const n = 5
+	var order []int // appended under the locks, so no race
+	done := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := m.UpdateContext(context.Background(), func(*lifecycle.Record) error {
+				order = append(order, i)
+				return nil
+			})
+			done <- err
+		}()
+		time.Sleep(100 * time.Millisecond) // each is queued before the next comes
+	}
+	c.wait(t) // the child releases the lock
+	for range n {
+		require.NoError(t, <-done)
+	}
+	require.Equal(t, []int{0, 1, 2, 3, 4}, order)
+}
