@@ -175,6 +175,14 @@ func serve(ctx context.Context, d *daemon.Daemon, cfg config, say func(string), 
 	}
 	s := newServer(d, ln, logger)
 	go s.accept()
+	go func() {
+		// Once the loop has ended (HIBERNATION decided, or a stop), accept
+		// no more: a client that comes now waits in the queue and wakes
+		// the next server, rather than being answered by this one on its
+		// way out. Its Close error is shutdown's to report.
+		<-d.Done()
+		_ = s.closeListener()
+	}()
 	outcome, runErr := d.Run(ctx)
 	code := exitOK
 	switch {

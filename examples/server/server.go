@@ -28,6 +28,9 @@ type server struct {
 	conns     map[net.Conn]struct{}
 	closing   bool      // shutdown has begun
 	deadline  time.Time // then: the end of the drain
+
+	closeOnce sync.Once
+	closeErr  error // of the listener's Close
 }
 
 func newServer(d *daemon.Daemon, ln net.Listener, logger *slog.Logger) *server {
@@ -65,7 +68,7 @@ func (s *server) track(c net.Conn) {
 	s.conns[c] = struct{}{}
 	s.handlers.Add(1)
 	if s.closing {
-		_ = c.SetReadDeadline(s.deadline) // fails only on a closed connection
+		_ = c.SetDeadline(s.deadline) // fails only on a closed connection
 	}
 }
 
@@ -99,16 +102,26 @@ func (s *server) handle(c net.Conn) {
 	_ = w.Flush() // the client may be gone; nothing to do about it
 }
 
-// shutdown stops accepting, gives accepted connections drain to send more,
-// and waits for their handlers.
+// closeListener stops accepting: a connection that comes after it waits in
+// the listening socket's queue, for the next server the service manager
+// starts. Only the first call closes.
+func (s *server) closeListener() error {
+	s.closeOnce.Do(func() { s.closeErr = s.ln.Close() })
+	return s.closeErr
+}
+
+// shutdown stops accepting, gives accepted connections drain to send more
+// and read their answers, and waits for their handlers. The deadline covers
+// writes too: a client that sends and never reads would otherwise block its
+// handler's write, and the server's exit, for good.
 func (s *server) shutdown(drain time.Duration) error {
 	s.mu.Lock()
 	s.closing, s.deadline = true, time.Now().Add(drain)
 	for c := range s.conns {
-		_ = c.SetReadDeadline(s.deadline) // fails only on a closed connection
+		_ = c.SetDeadline(s.deadline) // fails only on a closed connection
 	}
 	s.mu.Unlock()
-	err := s.ln.Close()
+	err := s.closeListener()
 	s.accepting.Wait()
 	s.handlers.Wait()
 	return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/iai-mcp/lifecycle"
 	"github.com/stretchr/testify/require"
@@ -152,4 +153,28 @@ func TestServerSecondRefused(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "only the daemon lock")
+}
+
+// A client that sends and never reads its answers fills the socket, and
+// the server's write to it blocks: on the way out the drain's deadline
+// covers writes too, so the server still exits.
+func TestServerExitsPastAClientThatDoesNotRead(t *testing.T) {
+	ctx := testContext(t)
+	p := startServer(t, append([]string{"--dir=" + t.TempDir(), "--listen=127.0.0.1:0", "--drain=200ms"}, awake...)...)
+	addr := listenAddr(t, p.stdout.waitFor(t, ctx, "listening on ..."))
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	// Send until the socket is full both ways: the server's answers (five
+	// bytes for each two sent) queue up unread, then its reads stop.
+	line := []byte(strings.Repeat("x\n", 32<<10))
+	require.NoError(t, c.SetWriteDeadline(time.Now().Add(3*time.Second)))
+	for {
+		if _, err := c.Write(line); err != nil {
+			break
+		}
+	}
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	p.stdout.waitFor(t, ctx, "stopped: terminated signal received")
+	require.Equal(t, 0, p.exit(t, ctx))
 }
