@@ -68,12 +68,16 @@ func (d *Daemon) tick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The requests counted so far, read before the check below: a request
+	// reported after it is one the sleep cycle has not seen, and stops it
+	// from hibernating.
+	seen := d.req.count()
 	switch d.state {
 	case lifecycle.Sleep:
 		if d.req.undispatched.Load() {
 			break // a request came: it wakes the machine instead
 		}
-		return d.sleepCycle(ctx, rec)
+		return d.sleepCycle(ctx, rec, seen)
 	case lifecycle.Hibernation:
 		if d.req.undispatched.Load() {
 			break // shadow run: a request wakes it

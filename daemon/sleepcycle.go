@@ -53,15 +53,16 @@ func resumePoint(raw json.RawMessage, steps int) (next, attempt int) {
 	return p.LastCompletedIndex + 1, p.Attempt + 1
 }
 
-// sleepCycle runs (or resumes) one sleep cycle. It returns nil when the
-// cycle was interrupted, failed or ended without hibernating; errHibernate
-// when it hibernated.
-func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record) error {
+// sleepCycle runs (or resumes) one sleep cycle. baseReq is the count of
+// requests the loop had seen when it chose to sleep: any after it keeps the
+// machine from hibernating. It returns nil when the cycle was interrupted,
+// failed or ended without hibernating; errHibernate when it hibernated.
+func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record, baseReq int64) error {
 	n := max(d.cfg.cycle.Steps, 0)
 	next, attempt := resumePoint(rec.SleepCycleProgress, n)
 	p := progress{LastCompletedIndex: next - 1, Attempt: attempt,
 		StartedAt: lifecycle.FormatTimestamp(time.Now()), Steps: n}
-	baseSeq, baseReq := rec.WrapperEventSeq, d.req.count()
+	baseSeq := rec.WrapperEventSeq
 	d.say("sleep cycle started: attempt %d, step %d of %d", attempt, next, n)
 	if err := d.recordProgress(ctx, p); err != nil {
 		return err
