@@ -63,6 +63,8 @@ type Daemon struct {
 	// wrapper_event_seq as last seen, and when this process saw it change.
 	seenSeq  int64
 	activeAt time.Duration
+	// A wake signal was taken but its dispatch met a busy lock.
+	wakePending bool
 }
 
 // Open makes this process the daemon of dir: it takes the directory's

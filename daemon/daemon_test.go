@@ -417,3 +417,30 @@ func TestOtherProcessActivityKeepsAwake(t *testing.T) {
 	r.waitFor(t, "WAKE -> DROWSY (idle_5min)")
 	r.stop(t)
 }
+
+// A wake signal taken while another process holds the lock is not lost: it
+// is dispatched once the lock is free.
+func TestWakeSignalTakenOnABusyLock(t *testing.T) {
+	dir := t.TempDir()
+	r := startDaemon(t, dir, append(slices.Clone(fast), daemon.WithShadowRun(true), daemon.WithLockWait(5*time.Millisecond))...)
+	r.waitFor(t, "shadow run: staying up in HIBERNATION")
+
+	held, release := make(chan struct{}), make(chan struct{})
+	other, err := lifecycle.New(dir)
+	require.NoError(t, err)
+	go func() {
+		_, _ = other.UpdateContext(t.Context(), func(*lifecycle.Record) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	require.NoError(t, lifecycle.WriteWakeSignal(dir))
+	r.waitFor(t, "wake signal consumed")
+	time.Sleep(50 * time.Millisecond) // some ticks meet the busy lock
+	close(release)
+	r.waitFor(t, "HIBERNATION -> WAKE (wake_signal)")
+	r.stop(t)
+	require.NoError(t, other.Close())
+}

@@ -59,9 +59,17 @@ func (d *Daemon) tick(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if consumed {
-		if err := d.dispatch(ctx, lifecycle.WakeSignal, lifecycle.Guards{}); err != nil && !errors.Is(err, errBusy) {
+	if consumed || d.wakePending {
+		// A signal taken is this process's to act on: its file is gone.
+		// Should the lock be busy, it is dispatched at the next tick.
+		err := d.dispatch(ctx, lifecycle.WakeSignal, lifecycle.Guards{})
+		switch {
+		case errors.Is(err, errBusy):
+			d.wakePending = true
+		case err != nil:
 			return err
+		default:
+			d.wakePending = false
 		}
 	}
 	rec, err := d.refresh()
