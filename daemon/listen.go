@@ -24,9 +24,14 @@ import (
 // instance; a socket Listen opened itself is closed, and clients are
 // refused until the next start.
 func Listen(addr string) (ln net.Listener, passed bool, err error) {
+	fds, pid := os.Getenv("LISTEN_FDS"), os.Getenv("LISTEN_PID")
 	files := activation.Files(true)
 	switch len(files) {
 	case 0:
+		if addr == "" && fds != "" {
+			// Set, but not for this process, or malformed: say which.
+			return nil, false, fmt.Errorf("listen: LISTEN_FDS=%q with LISTEN_PID=%q passes no socket to this process (pid %d), and there is no address to listen on", fds, pid, os.Getpid())
+		}
 		if addr == "" {
 			return nil, false, errors.New("listen: no socket from the service manager (LISTEN_FDS) and no address to listen on")
 		}

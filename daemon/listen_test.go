@@ -64,23 +64,30 @@ func TestListen(t *testing.T) {
 		files func(t *testing.T) []*os.File // passed as fd 3 on, with LISTEN_FDS
 		addr  string
 		want  string // stdout's start
+		pid   string // LISTEN_PID, when not the child's own
 	}{
 		{"passed", func(t *testing.T) []*os.File { return []*os.File{stream(t)} }, "127.0.0.1:0",
-			"unix " + filepath.Join(dir, "stream1.sock") + ` passed=true env=""`},
-		{"own tcp", nil, "127.0.0.1:0", "tcp 127.0.0.1:"},
-		{"own unix", nil, "unix:" + filepath.Join(dir, "own.sock"), "unix " + filepath.Join(dir, "own.sock") + " passed=false"},
-		{"nothing", nil, "", "error: listen: no socket from the service manager (LISTEN_FDS) and no address"},
+			"unix " + filepath.Join(dir, "stream1.sock") + ` passed=true env=""`, ""},
+		{"own tcp", nil, "127.0.0.1:0", "tcp 127.0.0.1:", ""},
+		{"own unix", nil, "unix:" + filepath.Join(dir, "own.sock"), "unix " + filepath.Join(dir, "own.sock") + " passed=false", ""},
+		{"nothing", nil, "", "error: listen: no socket from the service manager (LISTEN_FDS) and no address", ""},
 		{"two passed", func(t *testing.T) []*os.File {
 			return []*os.File{stream(t), datagram(t)}
-		}, "", "error: listen: the service manager passed 2 sockets; this daemon takes one"},
+		}, "", "error: listen: the service manager passed 2 sockets; this daemon takes one", ""},
 		{"not a stream socket", func(t *testing.T) []*os.File { return []*os.File{datagram(t)} }, "",
-			"error: listen: the socket the service manager passed (fd 3"},
+			"error: listen: the socket the service manager passed (fd 3", ""},
+		{"passed to another process", func(t *testing.T) []*os.File { return []*os.File{stream(t)} }, "",
+			`error: listen: LISTEN_FDS="1" with LISTEN_PID="1" passes no socket to this process`, "1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// LISTEN_PID must be the child's own pid: a shell sets it to
 			// its own, and exec keeps it, as systemd does.
-			cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`, os.Args[0], tt.addr)
+			pid := "$$"
+			if tt.pid != "" {
+				pid = tt.pid
+			}
+			cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=`+pid+` exec "$0" "$@"`, os.Args[0], tt.addr)
 			cmd.Env = append(os.Environ(), listenChildEnv+"=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
 			if tt.files != nil {
 				cmd.ExtraFiles = tt.files(t)
