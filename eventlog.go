@@ -430,10 +430,26 @@ func parseLogName(name string) (logFile, bool) {
 type eventLog struct {
 	dir string
 	// synced is the file whose directory entry this eventLog has made
-	// durable: a file another process made may lack it (its maker stopped
-	// before its directory sync, or is a Python tool), so each is synced
-	// once before an append to it is acknowledged.
-	synced string
+	// durable, held open, and its identity: a file another process made may
+	// lack a durable entry (its maker stopped before its directory sync, or
+	// is a Python tool), so each file is synced once before an append to it
+	// is acknowledged. It is held open so that its inode number cannot be
+	// given to another file meanwhile: equal identities are the same file.
+	synced     *os.File
+	syncedInfo fs.FileInfo
+}
+
+// close releases the file held as synced.
+func (l *eventLog) close() error {
+	if l.synced == nil {
+		return nil
+	}
+	err := l.synced.Close()
+	l.synced, l.syncedInfo = nil, nil
+	if err != nil {
+		return pathErr("close log", l.dir, err)
+	}
+	return nil
 }
 
 // append writes each line (compact JSON, no newline) to the file for now's
@@ -454,6 +470,7 @@ func (l *eventLog) append(now time.Time, lines ...[]byte) error {
 type logAppender struct {
 	log  *eventLog
 	f    *os.File
+	fi   fs.FileInfo // when opened
 	path string
 	size int64 // when opened
 }
@@ -464,11 +481,11 @@ type logAppender struct {
 // has changed.
 func (l *eventLog) openAppender(now time.Time) (*logAppender, error) {
 	path := filepath.Join(l.dir, LogFileName(now))
-	f, size, err := l.open(path)
+	f, fi, err := l.open(path)
 	if err != nil {
 		return nil, err
 	}
-	return &logAppender{log: l, f: f, path: path, size: size}, nil
+	return &logAppender{log: l, f: f, fi: fi, path: path, size: fi.Size()}, nil
 }
 
 // append writes each line, one write per line, then syncs the file, and the
@@ -508,13 +525,26 @@ func (a *logAppender) append(lines ...[]byte) error {
 	if err := hook(stepLogSync); err != nil {
 		return pathErr("sync log", a.path, err)
 	}
-	if a.size == 0 || a.log.synced != a.path {
-		// A new directory entry is not durable until its directory is synced.
-		if err := syncDir(a.log.dir); err != nil {
-			return err
-		}
-		a.log.synced = a.path
+	if a.size > 0 && a.log.syncedInfo != nil && os.SameFile(a.fi, a.log.syncedInfo) {
+		return nil
 	}
+	// A new directory entry is not durable until its directory is synced.
+	if err := syncDir(a.log.dir); err != nil {
+		return err
+	}
+	// Hold the file (a descriptor of its own, without the flock) as the
+	// one whose entry is durable. Under the flock the path is this file.
+	held, err := os.OpenFile(a.path, logReadFlags, 0)
+	if err != nil {
+		return nil // only the next append's sync is lost: it will sync again
+	}
+	if fi, err := held.Stat(); err != nil || !os.SameFile(fi, a.fi) {
+		return held.Close()
+	}
+	if err := a.log.close(); err != nil {
+		return errors.Join(err, held.Close())
+	}
+	a.log.synced, a.log.syncedInfo = held, a.fi
 	return nil
 }
 
@@ -539,39 +569,39 @@ func (a *logAppender) close() error {
 
 // open opens the log file at path for appending, creating it and the log
 // directory as needed, and returns it locked, with its size.
-func (l *eventLog) open(path string) (*os.File, int64, error) {
+func (l *eventLog) open(path string) (*os.File, fs.FileInfo, error) {
 	for range logOpenAttempts {
 		f, err := fsys.OpenFile(path, logAppendFlags, logFileMode)
 		if errors.Is(err, fs.ErrNotExist) {
 			if err := l.mkdir(); err != nil {
-				return nil, 0, err
+				return nil, nil, err
 			}
 			f, err = fsys.OpenFile(path, logAppendFlags, logFileMode)
 		}
 		if err != nil {
-			return nil, 0, l.openErr(path, err)
+			return nil, nil, l.openErr(path, err)
 		}
 		if err := flockLog(f); err != nil {
-			return nil, 0, errors.Join(pathErr("lock log", path, err), f.Close())
+			return nil, nil, errors.Join(pathErr("lock log", path, err), f.Close())
 		}
 		fi, err := f.Stat()
 		if err == nil && !fi.Mode().IsRegular() {
 			err = fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
 		}
 		if err != nil {
-			return nil, 0, errors.Join(pathErr("open log", path, err), f.Close())
+			return nil, nil, errors.Join(pathErr("open log", path, err), f.Close())
 		}
 		if unlinked(fi) {
 			// A rotation removed it while we waited for the lock: what we
 			// wrote would be lost, so open the path again.
 			if err := f.Close(); err != nil {
-				return nil, 0, pathErr("close log", path, err)
+				return nil, nil, pathErr("close log", path, err)
 			}
 			continue
 		}
-		return f, fi.Size(), nil
+		return f, fi, nil
 	}
-	return nil, 0, &fs.PathError{Op: "open log", Path: path, Err: errors.New("removed again and again while waiting for its lock")}
+	return nil, nil, &fs.PathError{Op: "open log", Path: path, Err: errors.New("removed again and again while waiting for its lock")}
 }
 
 func (l *eventLog) openErr(path string, err error) error {

@@ -128,7 +128,7 @@ func (m *Machine) Close() error {
 		return nil
 	}
 	m.closed = true
-	return m.lock.close()
+	return errors.Join(m.lock.close(), m.log.close())
 }
 
 // Dispatch applies ev to the current state and returns the state after it.
@@ -479,46 +479,57 @@ const secondsPerDay = 24 * 60 * 60
 
 // load reads the state file's bytes (every time: C6 of the contract) and
 // returns its record. Bytes this Machine last read or wrote give the record
-// it knows; others are decoded and reconciled with the log.
+// it knows; others are decoded, made durable and reconciled with the log.
 func (m *Machine) load(now time.Time) (Record, error) {
-	data, exists, err := readStateInto(m.cfg.statePath, m.buf[:0])
-	if err != nil {
-		m.known = knownState{}
-		return Record{}, err
-	}
-	if cap(data) <= 64<<10 { // a huge file's buffer is not kept
-		m.buf = data
-	}
 	k := &m.known
-	if k.ok && k.exists == exists && bytes.Equal(k.data, data) {
-		if !exists {
-			// A missing file reads as a default record of now, with the
-			// seq learnt from the log.
-			rec := DefaultRecord(now)
-			rec.TransitionSeq = k.rec.TransitionSeq
-			return rec, nil
-		}
-		return k.rec, nil
+	same := func(data []byte, exists bool) bool {
+		return k.ok && k.exists == exists && bytes.Equal(k.data, data)
 	}
-	rec, hasSeq := DefaultRecord(now), false
-	if exists {
-		rec, hasSeq, err = decodeRecordSeq(data, m.cfg.table)
+	for attempt := 1; ; attempt++ {
+		data, exists, err := readStateInto(m.cfg.statePath, m.buf[:0], func(b []byte) bool { return same(b, true) })
 		if err != nil {
 			m.known = knownState{}
-			return Record{}, &fs.PathError{Op: "load state", Path: m.cfg.statePath, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
-		}
-		// Another writer's file may not be durable yet (a dispatch killed
-		// between its rename and its directory sync; a Python tool, which
-		// does not sync the directory): make it so before anything is
-		// based on it, a log line or an acknowledgement.
-		if err := m.write(syncFileAndDir(m.cfg.statePath)); err != nil {
 			return Record{}, err
 		}
+		if cap(data) <= 64<<10 { // a huge file's buffer is not kept
+			m.buf = data
+		}
+		if same(data, exists) {
+			if !exists {
+				// A missing file reads as a default record of now, with the
+				// seq learnt from the log.
+				rec := DefaultRecord(now)
+				rec.TransitionSeq = k.rec.TransitionSeq
+				return rec, nil
+			}
+			return k.rec, nil
+		}
+		rec, hasSeq := DefaultRecord(now), false
+		if exists {
+			rec, hasSeq, err = decodeRecordSeq(data, m.cfg.table)
+			if err != nil {
+				m.known = knownState{}
+				return Record{}, &fs.PathError{Op: "load state", Path: m.cfg.statePath, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
+			}
+			// Another writer's file may not be durable yet (a dispatch
+			// killed between its rename and its directory sync; a Python
+			// tool, which does not sync the directory): make it so before
+			// anything is based on it, a log line or an acknowledgement.
+			// Gone meanwhile (a writer without the lock replaced or removed
+			// it): read what is there now.
+			err := syncFileAndDir(m.cfg.statePath)
+			if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+				continue
+			}
+			if err := m.write(err); err != nil {
+				return Record{}, err
+			}
+		}
+		if err := m.reconcile(&rec, exists, hasSeq); err != nil {
+			m.known = knownState{}
+			return Record{}, err
+		}
+		m.known = knownState{ok: true, exists: exists, reset: !exists || !hasSeq, data: bytes.Clone(data), rec: rec}
+		return rec, nil
 	}
-	if err := m.reconcile(&rec, exists, hasSeq); err != nil {
-		m.known = knownState{}
-		return Record{}, err
-	}
-	m.known = knownState{ok: true, exists: exists, reset: !exists || !hasSeq, data: bytes.Clone(data), rec: rec}
-	return rec, nil
 }

@@ -37,11 +37,14 @@ func (m *Machine) reconcile(rec *Record, exists, hasSeq bool) error {
 		// earlier version, which logged a transition before its state
 		// file, or by hand. Its log may be a line ahead; look at the end of
 		// the newest day's file, where such a line is.
-		return m.log.seqFloor(rec)
+		// An error reading or syncing the log poisons the Machine: a sync
+		// that failed may report success when tried again, for data that is
+		// lost.
+		return m.write(m.log.seqFloor(rec))
 	}
 	logged, above, err := m.log.hasSeq(lt.Time, lt.Seq)
 	if err != nil {
-		return err
+		return m.write(err)
 	}
 	if above > rec.TransitionSeq {
 		// The log went on after this record: a state file restored from a

@@ -239,7 +239,7 @@ func gzEndsWith(g, f *os.File, size int64) (bool, error) {
 // rotateLog compresses the plain log file at path into path.gz and removes
 // it. ok is false when another rotation removed it first.
 func rotateLog(dir, path string) (ok bool, err error) {
-	f, err := os.OpenFile(path, logReadFlags, 0)
+	f, err := fsys.OpenFile(path, logReadFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -258,6 +258,13 @@ func rotateLog(dir, path string) (ok bool, err error) {
 		return false, nil
 	}
 	size := fi.Size() // appends wait for the flock: it stays
+	// What the .gz will say it holds must be on disk in the plain file too,
+	// or a power loss between the .gz's rename and the plain file's removal
+	// brings back a shorter plain file than the .gz says (a writer that
+	// does not sync, as the Python wrapper does not, leaves such a tail).
+	if err := fsys.Sync(f); err != nil {
+		return false, pathErr("sync log", path, err)
+	}
 	gzPath := path + gzSuffix
 	g, err := fsys.OpenFile(gzPath, logReadFlags, 0)
 	rel, held := gzMissing, int64(0)

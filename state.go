@@ -866,7 +866,12 @@ func readStateFile(path string) ([]byte, error) {
 // the system calls directly: an *os.File would register the descriptor
 // with the runtime's poller and add two system calls to the four it needs
 // (open, fstat, read, close).
-func readStateInto(path string, buf []byte) (data []byte, exists bool, err error) {
+//
+// known reports whether bytes read are ones the caller knows (read or
+// written before, from a regular file): only other bytes cost an fstat, to
+// make sure they come from a regular file (a FIFO or a device with bytes
+// to read would pass the read otherwise).
+func readStateInto(path string, buf []byte, known func([]byte) bool) (data []byte, exists bool, err error) {
 	corrupt := func(err error) ([]byte, bool, error) {
 		if err == unix.ELOOP {
 			err = errStateSymlink
@@ -887,6 +892,9 @@ func readStateInto(path string, buf []byte) (data []byte, exists bool, err error
 		return corrupt(err)
 	}
 	data, err = readFD(fd, MaxStateSize, buf)
+	if err == nil && !known(data) {
+		err = checkRegular(fd)
+	}
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = cerr
 	}
@@ -931,6 +939,18 @@ func readFD(fd int, max int64, buf []byte) ([]byte, error) {
 			return buf, nil
 		}
 	}
+}
+
+// checkRegular refuses anything but a regular file.
+func checkRegular(fd int) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("not a regular file (%v)", modeType(uint32(st.Mode)))
+	}
+	return nil
 }
 
 // notRegular says what is wrong with the file fd reads: not a regular file,
