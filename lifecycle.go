@@ -315,8 +315,9 @@ func (m *Machine) locked(ctx context.Context, wait bool, fn func(rec Record, now
 			return m.closedErr()
 		}
 	}
+	busy := func() error { return m.lock.busy(ctxErr(ctx), time.Since(start)) }
 	for {
-		if err := m.enter(ctx); err != nil {
+		if err := m.enter(ctx, busy); err != nil {
 			return err
 		}
 		err = m.lock.tryLock()
@@ -337,7 +338,7 @@ func (m *Machine) locked(ctx context.Context, wait bool, fn func(rec Record, now
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return m.lock.busy(ctxErr(ctx), time.Since(start))
+			return busy()
 		case <-m.done:
 			t.Stop()
 			return m.closedErr()
@@ -360,15 +361,21 @@ func (m *Machine) locked(ctx context.Context, wait bool, fn func(rec Record, now
 	return fn(rec, now)
 }
 
-// enter takes the in-process mutex, unless ctx ends or the Machine is
-// closed or poisoned first.
-func (m *Machine) enter(ctx context.Context) error {
+// enter takes the in-process mutex, unless ctx ends (then it returns
+// busy's error: the call waited for the lock, held by another call) or the
+// Machine is closed or poisoned first. A free mutex is taken whatever ctx
+// says: select would otherwise pick at random between the two.
+func (m *Machine) enter(ctx context.Context, busy func() error) error {
 	select {
 	case m.sem <- struct{}{}:
-	case <-ctx.Done():
-		return &fs.PathError{Op: "lock", Path: m.cfg.lockPath, Err: ctxErr(ctx)}
-	case <-m.done:
-		return m.closedErr()
+	default:
+		select {
+		case m.sem <- struct{}{}:
+		case <-ctx.Done():
+			return busy()
+		case <-m.done:
+			return m.closedErr()
+		}
 	}
 	select {
 	case <-m.done:

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -167,4 +168,33 @@ func TestWaitersGetTheLockInTurn(t *testing.T) {
 		require.NoError(t, <-done)
 	}
 	require.Equal(t, []int{0, 1, 2, 3, 4}, order)
+}
+
+// TestWaitBehindThisMachinesCallSaysLocked: a DispatchContext whose context
+// ends while another call of the same Machine holds the lock fails like any
+// wait on a busy lock, wrapping ErrLocked: a caller that tells a busy lock
+// from a failure (as a daemon's loop does) must not take it for a failure.
+func TestWaitBehindThisMachinesCallSaysLocked(t *testing.T) {
+	m := newMachine(t, t.TempDir())
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	defer free() // even when an assertion fails: Close waits for the Update
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Update(func(*lifecycle.Record) error {
+			close(held)
+			<-release
+			return nil
+		})
+		done <- err
+	}()
+	<-held
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := m.DispatchContext(ctx, lifecycle.Idle5Min, lifecycle.Guards{})
+	require.ErrorIs(t, err, lifecycle.ErrLocked)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	free()
+	require.NoError(t, <-done)
 }
