@@ -12,7 +12,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -818,12 +817,12 @@ func (t *Table) LoadState(path string) (Record, error) {
 // loadState also reports whether the file existed. current_state must be
 // one of t's states.
 func loadState(path string, now func() time.Time, t *Table) (Record, bool, error) {
-	data, err := readStateFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return DefaultRecord(now()), false, nil
-	}
+	data, exists, err := readStateInto(path, nil, func([]byte) bool { return false })
 	if err != nil {
 		return Record{}, true, err
+	}
+	if !exists {
+		return DefaultRecord(now()), false, nil
 	}
 	r, err := decodeRecord(data, t)
 	if err != nil {
@@ -836,33 +835,10 @@ func loadState(path string, now func() time.Time, t *Table) (Record, bool, error
 var errStateSymlink = errors.New("is a symbolic link; refusing to follow it " +
 	"(every write replaces the state file by rename, which would replace the link, not update its target)")
 
-// readStateFile reads at most MaxStateSize bytes of a regular file. A
-// symbolic link is refused (O_NOFOLLOW), dangling or not.
-func readStateFile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		err = unwrapPath(err)
-		if errors.Is(err, syscall.ELOOP) {
-			err = errStateSymlink
-		}
-		return nil, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
-	}
-	data, err := readRegular(f, MaxStateSize)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, unwrapPath(err))}
-	}
-	return data, nil
-}
-
 // readStateInto reads the state file at path into buf (reusing it when it
-// is large enough), as readStateFile does, a symbolic link refused; a
-// missing file is (nil, false, nil). It runs on every dispatch, so it uses
+// is large enough): at most MaxStateSize bytes of a regular file, a
+// symbolic link refused (O_NOFOLLOW), dangling or not; a missing file is
+// (nil, false, nil). LoadState, Snapshot and Watch read through it too. It runs on every dispatch, so it uses
 // the system calls directly: an *os.File would register the descriptor
 // with the runtime's poller and add two system calls to the four it needs
 // (open, fstat, read, close).
