@@ -142,10 +142,9 @@ func mkdirAll(dir string) error {
 			return err
 		}
 	}
-	if err := fsys.Mkdir(dir, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return nil // made meanwhile by another process, which syncs it
-		}
+	// Made meanwhile by another process (ErrExist), its entry is synced
+	// too: that process may stop before it syncs it.
+	if err := fsys.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	return fsys.SyncDir(filepath.Dir(dir))

@@ -618,10 +618,10 @@ func (l *eventLog) openErr(path string, err error) error {
 
 // mkdir creates the log directory 0700 and makes its entry durable.
 func (l *eventLog) mkdir() error {
-	if err := mkdirAll(l.dir); err != nil {
+	if err := mkdirAll(l.dir); err != nil { // syncs each entry it makes
 		return pathErr("create log dir", l.dir, err)
 	}
-	return syncDir(filepath.Dir(l.dir))
+	return nil
 }
 
 // flockLog takes an exclusive flock on f, waiting as long as it takes.
