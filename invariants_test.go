@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"cmp"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,50 +21,76 @@ type world struct {
 	stats lifecycle.LogStats
 }
 
-// checkInvariants asserts what must hold in dir whatever stopped the last
-// writer, once a Machine has held the lock (C2): the state file loads; the
-// state_transition lines, in seq order (their write order, whatever the
-// names of the files they are in), carry seq 1..N with no gap or repeat,
-// each from the previous one's to, the first from WAKE; N is the state's
-// transition_seq; the last line's target is the current state; at most
-// maxMalformed lines are malformed (torn by a crash, or garbage); no
-// temporary file is left beside the state.
+// checkInvariants asserts invariants (C2 and no temporary file) in dir,
+// whatever stopped the last writer, once a Machine has held the lock; at
+// most maxMalformed lines may be malformed (torn by a crash, or garbage).
 func checkInvariants(t *testing.T, dir string, maxMalformed int) world {
 	t.Helper()
+	w, err := invariants(dir)
+	require.NoError(t, err)
+	require.LessOrEqual(t, w.stats.Malformed, maxMalformed)
+	return w
+}
+
+// invariants checks C2 for a directory only the library writes: the state
+// file loads; the state_transition lines that carry a seq, in seq order
+// (their write order, whatever the names of the files they are in), are
+// exactly 1..N, each from the previous one's to, the first from WAKE; N is
+// transition_seq; the last to is current_state. No temporary state file is
+// left beside it.
+func invariants(dir string) (world, error) {
 	var w world
 	var err error
-	w.rec, err = lifecycle.LoadState(filepath.Join(dir, lifecycle.DefaultStateFile))
-	require.NoError(t, err)
+	if w.rec, err = lifecycle.LoadState(filepath.Join(dir, lifecycle.DefaultStateFile)); err != nil {
+		return w, err
+	}
 	type line struct {
 		From, To lifecycle.State
-		Seq      int64
+		Seq      *int64
 	}
 	var lines []line
-	w.stats, err = lifecycle.ReadLog(filepath.Join(dir, "logs"), lifecycle.LogQuery{Kind: "state_transition"},
+	w.stats, err = lifecycle.ReadLog(filepath.Join(dir, lifecycle.DefaultLogDir), lifecycle.LogQuery{Kind: "state_transition"},
 		func(e lifecycle.LogEntry) error {
 			var l line
-			require.NoError(t, json.Unmarshal(e.Raw, &l))
-			lines = append(lines, l)
+			if err := json.Unmarshal(e.Raw, &l); err != nil {
+				return err
+			}
+			if l.Seq != nil {
+				lines = append(lines, l)
+			}
 			return nil
 		})
-	require.NoError(t, err)
-	slices.SortStableFunc(lines, func(a, b line) int { return cmp.Compare(a.Seq, b.Seq) })
-	last := lifecycle.Wake
+	if err != nil {
+		return w, err
+	}
+	slices.SortStableFunc(lines, func(a, b line) int { return cmp.Compare(*a.Seq, *b.Seq) })
+	prev := lifecycle.Wake
 	for i, l := range lines {
-		require.Equal(t, int64(i+1), l.Seq, "state_transition seqs run 1..N")
-		require.Equal(t, last, l.From, "seq %d starts where the previous one ended", l.Seq)
-		w.seqs = append(w.seqs, l.Seq)
-		last = l.To
+		if *l.Seq != int64(i+1) {
+			return w, fmt.Errorf("line %d of %d has seq %d", i+1, len(lines), *l.Seq)
+		}
+		if l.From != prev {
+			return w, fmt.Errorf("seq %d is from %s, the previous line went to %s", *l.Seq, l.From, prev)
+		}
+		w.seqs = append(w.seqs, *l.Seq)
+		prev = l.To
 	}
-	require.Equal(t, int64(len(w.seqs)), w.rec.TransitionSeq, "transition_seq counts the logged transitions")
-	require.Equal(t, last, w.rec.CurrentState, "the state is the last logged target")
-	require.LessOrEqual(t, w.stats.Malformed, maxMalformed)
+	if int64(len(lines)) != w.rec.TransitionSeq {
+		return w, fmt.Errorf("the log has %d transitions, transition_seq is %d", len(lines), w.rec.TransitionSeq)
+	}
+	if prev != w.rec.CurrentState {
+		return w, fmt.Errorf("the last transition went to %s, the state is %s", prev, w.rec.CurrentState)
+	}
 	ents, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	for _, e := range ents {
-		require.False(t, strings.HasPrefix(e.Name(), "."+lifecycle.DefaultStateFile), "stale temp file %s", e.Name())
+	if err != nil {
+		return w, err
 	}
-	return w
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), "."+lifecycle.DefaultStateFile) {
+			return w, fmt.Errorf("temporary file %s left", e.Name())
+		}
+	}
+	return w, nil
 }
 
 // seqOf reads the seq of a state_transition line.
