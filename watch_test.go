@@ -534,3 +534,40 @@ func TestWatchKindString(t *testing.T) {
 		require.Equal(t, want, kind.String())
 	}
 }
+
+// TestWatchAfterAClockSetBackDays: transitions stamped days before the last
+// record the watch delivered, several of them between two of its reads, are
+// all delivered, in seq order, with no error (C5). The watch reads a day
+// before the last record's since_ts first, then the whole log.
+func TestWatchAfterAClockSetBackDays(t *testing.T) {
+	dir := t.TempDir()
+	clock := &simClock{now: t0}
+	m, err := lifecycle.New(dir, lifecycle.WithClock(clock.read))
+	require.NoError(t, err)
+	defer func() { require.NoError(t, m.Close()) }()
+	_, err = m.Dispatch(lifecycle.Idle5Min, lifecycle.Guards{}) // seq 1
+	require.NoError(t, err)
+	// A long poll: the three transitions below land between two reads.
+	ch, cancel := startWatch(t, dir, lifecycle.WatchPolling(time.Second))
+	defer cancel()
+	_, errs := nextRecord(t, ch)
+	require.Empty(t, errs)
+
+	clock.set(t0.Add(-3 * 24 * time.Hour))
+	for _, ev := range []lifecycle.Event{lifecycle.HeartbeatRefresh, lifecycle.Idle5Min, lifecycle.HeartbeatRefresh} {
+		_, err := m.Dispatch(ev, lifecycle.Guards{}) // seq 2, 3, 4
+		require.NoError(t, err)
+	}
+	var seqs []int64
+	for len(seqs) < 3 {
+		ev := nextEvent(t, ch)
+		switch ev.Kind {
+		case lifecycle.WatchTransition:
+			seqs = append(seqs, ev.Transition.Seq)
+		case lifecycle.WatchError:
+			require.NoError(t, ev.Err)
+		}
+	}
+	require.Equal(t, []int64{2, 3, 4}, seqs)
+	stopWatch(t, cancel, ch)
+}
