@@ -256,7 +256,7 @@ func (m *Machine) update(ctx context.Context, wait bool, fn func(*Record) error)
 			return err
 		}
 		next.SinceTS, next.LastActivityTS = truncate(next.SinceTS), truncate(next.LastActivityTS)
-		if next.CurrentState != rec.CurrentState || !next.SinceTS.Equal(truncate(rec.SinceTS)) || next.TransitionSeq != rec.TransitionSeq ||
+		if next.CurrentState != rec.CurrentState || !next.SinceTS.Equal(rec.SinceTS) || next.TransitionSeq != rec.TransitionSeq ||
 			!sameTransition(next.LastTransition, rec.LastTransition) {
 			return &fs.PathError{Op: "update state", Path: m.cfg.statePath,
 				Err: fmt.Errorf("%w: current_state, since_ts, transition_seq and last_transition change only through Dispatch", ErrInvalidRecord)}

@@ -584,7 +584,9 @@ func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage,
 		} else if t, err := ParseTimestamp(s); err != nil {
 			fail(f.key, err)
 		} else {
-			*f.dst = t
+			// The file format holds microseconds (Python's datetime holds
+			// no more): a record read is the record that would be written.
+			*f.dst = truncate(t)
 		}
 	}
 	for _, f := range [...]struct {
