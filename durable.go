@@ -38,11 +38,11 @@ func hook(s step) error {
 }
 
 // replaceFile writes data to a temporary file beside path (created 0600, so
-// never readable by others), syncs it and renames it over path, then, if
-// syncDirectory, syncs the directory. The temporary file is synced before
+// never readable by others), syncs it and renames it over path, then syncs
+// the directory. The temporary file is synced before
 // the rename, or a crash could leave the new name on an empty file; the
 // directory after it, or a power loss could bring back the old entry.
-func replaceFile(path string, data []byte, syncDirectory bool) (err error) {
+func replaceFile(path string, data []byte) (err error) {
 	dir := filepath.Dir(path)
 	f, tmp, err := createTemp(path)
 	if err != nil {
@@ -81,9 +81,6 @@ func replaceFile(path string, data []byte, syncDirectory bool) (err error) {
 	}
 	if err := hook(stepRename); err != nil {
 		return &fs.PathError{Op: "replace", Path: path, Err: err}
-	}
-	if !syncDirectory {
-		return nil
 	}
 	if err := syncDir(dir); err != nil {
 		return err

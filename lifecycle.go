@@ -439,14 +439,11 @@ func (m *Machine) settle(rec *Record) error {
 // save replaces the state file with rec, durably (the directory synced
 // too), and remembers its bytes.
 func (m *Machine) save(rec Record) error {
-	if err := rec.validate(m.cfg.table); err != nil {
-		return m.write(&fs.PathError{Op: "save state", Path: m.cfg.statePath, Err: err})
-	}
-	data, err := rec.fileBytes()
+	data, err := stateBytes(m.cfg.statePath, rec, m.cfg.table)
 	if err != nil {
-		return m.write(&fs.PathError{Op: "save state", Path: m.cfg.statePath, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)})
+		return err // nothing was written: not a reason to poison the Machine
 	}
-	if err := m.write(replaceFile(m.cfg.statePath, data, true)); err != nil {
+	if err := m.write(replaceFile(m.cfg.statePath, data)); err != nil {
 		return err
 	}
 	m.known = knownState{ok: true, exists: true, data: data, rec: rec}

@@ -980,7 +980,7 @@ func SaveState(path string, r Record) error {
 	if err := refuseSymlink("save state", path); err != nil {
 		return err
 	}
-	return saveState(path, r, defaultTable, true)
+	return saveState(path, r, defaultTable)
 }
 
 // refuseSymlink fails, with an *fs.PathError of op naming path, if path is a
@@ -995,13 +995,23 @@ func refuseSymlink(op, path string) error {
 
 // saveState validates r (its current_state against t) and replaces path
 // with it; see replaceFile.
-func saveState(path string, r Record, t *Table, syncDir bool) error {
+func saveState(path string, r Record, t *Table) error {
+	data, err := stateBytes(path, r, t)
+	if err != nil {
+		return err
+	}
+	return replaceFile(path, data)
+}
+
+// stateBytes validates r (its current_state against t) and returns the
+// state file's bytes for it; errors name path.
+func stateBytes(path string, r Record, t *Table) ([]byte, error) {
 	if err := r.validate(t); err != nil {
-		return &fs.PathError{Op: "save state", Path: path, Err: err}
+		return nil, &fs.PathError{Op: "save state", Path: path, Err: err}
 	}
 	data, err := r.fileBytes()
 	if err != nil {
-		return &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
+		return nil, &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
 	}
-	return replaceFile(path, data, syncDir)
+	return data, nil
 }

@@ -32,7 +32,7 @@ func WriteWakeSignal(dir string) error {
 		return err
 	}
 	path := filepath.Join(dir, WakeSignalFile)
-	return replaceFile(path, appendTimestamp(make([]byte, 0, 32), time.Now()), true)
+	return replaceFile(path, appendTimestamp(make([]byte, 0, 32), time.Now()))
 }
 
 // ConsumeWakeSignal takes the wake signal in dir, if there is one, and
