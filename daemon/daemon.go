@@ -95,7 +95,7 @@ func Open(dir string, opts ...Option) (*Daemon, error) {
 		lock:  lock,
 		m:     m,
 		log:   cfg.logger,
-		note:  &notifier{log: cfg.logger},
+		note:  newNotifier(cfg.logger),
 		req:   newRequests(),
 		epoch: time.Now(),
 		ready: make(chan struct{}),
@@ -191,7 +191,7 @@ func (d *Daemon) Run(ctx context.Context) (Outcome, error) {
 	}
 	err := d.run(ctx)
 	close(d.done)
-	d.note.send(sd.SdNotifyStopping)
+	d.note.stopping()
 	switch {
 	case errors.Is(err, errHibernate):
 		return Hibernated, nil
@@ -208,31 +208,40 @@ func (d *Daemon) run(ctx context.Context) error {
 	}
 	d.booted = true
 	close(d.ready)
-	d.note.send(sd.SdNotifyReady + "\nSTATUS=" + string(d.state))
-	wctx, stopWatchdog := context.WithCancel(ctx)
-	watchdogDone := make(chan struct{})
-	go func() {
-		defer close(watchdogDone)
-		d.note.watchdog(wctx)
-	}()
-	defer func() {
-		stopWatchdog()
-		<-watchdogDone // no WATCHDOG=1 after STOPPING=1
-	}()
+	d.note.ready(sd.SdNotifyReady + "\nSTATUS=" + string(d.state))
 	ticker := time.NewTicker(d.cfg.tick)
 	defer ticker.Stop()
+	// The watchdog is fed from this loop, after each turn: a turn that
+	// hangs (a sleep step that never returns) stops the pings. The timer
+	// wakes the loop only when no tick comes before a ping is due.
+	if every := d.note.pingEvery(); every > 0 {
+		t := time.NewTimer(every)
+		defer t.Stop()
+		return d.loop(ctx, ticker.C, t.C, func() { t.Reset(max(d.note.untilPing(), time.Millisecond)) })
+	}
+	return d.loop(ctx, ticker.C, nil, nil)
+}
+
+// loop turns until HIBERNATION, ctx's end or an error, feeding the watchdog
+// after each turn and then rearming its timer.
+func (d *Daemon) loop(ctx context.Context, tick, ping <-chan time.Time, rearm func()) error {
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-d.req.poke:
-			if err := d.serveRequests(ctx); err != nil {
-				return err
-			}
-		case <-ticker.C:
-			if err := d.tick(ctx); err != nil {
-				return err
-			}
+			err = d.serveRequests(ctx)
+		case <-tick:
+			err = d.tick(ctx)
+		case <-ping:
+		}
+		if err != nil {
+			return err
+		}
+		d.note.alive()
+		if rearm != nil {
+			rearm()
 		}
 	}
 }

@@ -78,12 +78,17 @@
 //
 // # Service manager
 //
-// When NOTIFY_SOCKET is set (systemd with Type=notify), Run sends READY=1
-// (with STATUS=<state>) once booted, STATUS=<state> on each transition it
-// sees, WATCHDOG=1 at half of WATCHDOG_USEC when the manager asks for a
-// watchdog, and STOPPING=1 on its way out. Without NOTIFY_SOCKET it sends
-// nothing. The watchdog proves the process runs, not that a sleep step has
-// finished: a step may legitimately last longer than WatchdogSec. Listen
+// Open reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID once and removes
+// them from the environment, so that programs the daemon runs do not
+// inherit them and another library's sd_notify cannot silence it. When
+// NOTIFY_SOCKET was set (systemd with Type=notify), Run sends READY=1 (with
+// STATUS=<state>) once booted, STATUS=<state> on each transition it sees,
+// WATCHDOG=1 at most every half of WATCHDOG_USEC when the manager asks for
+// a watchdog, and STOPPING=1 on its way out. Without NOTIFY_SOCKET it sends
+// nothing. The pings come from the loop's own progress (each turn of the
+// loop, each sleep step done), never from a timer of their own: a loop that
+// hangs stops them, and the manager restarts the daemon. A sleep step that
+// may outlast half the interval calls Progress as it works. Listen
 // takes the listening socket systemd passes (LISTEN_FDS). The protocols are
 // implemented by github.com/coreos/go-systemd/v22, the maintained Go
 // implementation of sd_notify and sd_listen_fds, in pure Go.

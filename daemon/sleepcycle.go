@@ -82,6 +82,7 @@ func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record, baseReq i
 			d.log.Warn("daemon: sleep step failed; the next tick resumes the cycle", "step", i, "err", err)
 			return nil
 		}
+		d.note.alive()
 		p.LastCompletedIndex = i
 		if err := d.recordProgress(ctx, p); err != nil {
 			return err
@@ -101,6 +102,7 @@ func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record, baseReq i
 	// changes: a heartbeat from another process just before it counts, and
 	// so does a request reported here and not yet dispatched.
 	for {
+		d.note.alive()
 		if interrupted, err := d.leftSleep(); interrupted || err != nil {
 			if err == nil {
 				d.say("sleep cycle interrupted: %d of %d steps done", n, n)
@@ -133,8 +135,9 @@ var errInterrupted = errors.New("sleep step interrupted by a request")
 // sleepStep runs one step of the caller's cycle, with a context that a
 // request cancels.
 func (d *Daemon) sleepStep(ctx context.Context, i int) error {
-	sctx, cancel := context.WithCancelCause(ctx)
+	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	sctx := context.WithValue(cctx, progressKey{}, d)
 	stop := d.req.onWaiting(func() { cancel(errInterrupted) })
 	defer stop()
 	if d.req.waiting() {
