@@ -56,6 +56,9 @@ type Daemon struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// stopped: Run returned Stopped; Close records the requests served
+	// since (a server's drain).
+	stopped atomic.Bool
 
 	// The loop's own; only Run's goroutine touches them.
 	state  lifecycle.State // the state this daemon last saw
@@ -109,7 +112,11 @@ func Open(dir string, opts ...Option) (*Daemon, error) {
 // has returned; later calls return the first one's result.
 func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
-		d.closeErr = errors.Join(d.m.Close(), d.lock.Release())
+		var err error
+		if d.stopped.Load() {
+			err = d.recordServed()
+		}
+		d.closeErr = errors.Join(err, d.m.Close(), d.lock.Release())
 	})
 	return d.closeErr
 }
@@ -190,12 +197,17 @@ func (d *Daemon) Run(ctx context.Context) (Outcome, error) {
 		return 0, errRunTwice
 	}
 	err := d.run(ctx)
+	stopped := !errors.Is(err, errHibernate) && ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err()))
+	if stopped {
+		err = d.recordServed()
+		d.stopped.Store(err == nil)
+	}
 	close(d.done)
 	d.note.stopping()
 	switch {
 	case errors.Is(err, errHibernate):
 		return Hibernated, nil
-	case ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())):
+	case stopped && err == nil:
 		return Stopped, nil
 	}
 	return 0, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/iai-mcp/lifecycle"
 	"github.com/iai-mcp/lifecycle/daemon"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -111,9 +112,10 @@ func TestRequestsCoalesce(t *testing.T) {
 		name    string
 		before  []lifecycle.Event
 		want    []string // transitions
-		wantSeq int64
+		wantSeq int64    // before the stop
 	}{
-		// No tick comes within the test: not one durable write.
+		// No tick comes within the test: not one durable write until
+		// the stop records them all at once.
 		{"awake: recorded on the next tick", nil, nil, 0},
 		{"drowsy: one dispatch wakes it", []lifecycle.Event{lifecycle.Idle5Min},
 			[]string{"WAKE->DROWSY idle_5min", "DROWSY->WAKE request_arrived"}, 1},
@@ -145,9 +147,10 @@ func TestRequestsCoalesce(t *testing.T) {
 			for err := range errs {
 				require.NoError(t, err)
 			}
+			require.Equal(t, tt.wantSeq, load(t, dir).WrapperEventSeq)
 			r.stop(t)
 			require.Equal(t, tt.want, transitions(t, dir))
-			require.Equal(t, tt.wantSeq, load(t, dir).WrapperEventSeq)
+			require.Equal(t, tt.wantSeq+1, load(t, dir).WrapperEventSeq, "the rest recorded on the way out, in one write")
 		})
 	}
 }
@@ -443,4 +446,73 @@ func TestWakeSignalTakenOnABusyLock(t *testing.T) {
 	r.waitFor(t, "HIBERNATION -> WAKE (wake_signal)")
 	r.stop(t)
 	require.NoError(t, other.Close())
+}
+
+// Requests served in WAKE wait for the next tick to be recorded; a stop
+// before it records them on the way out, and so does Close for those
+// served after Run returned (a server's drain). A hibernated daemon's
+// Close records nothing: no request is served on the way out of it.
+func TestRequestsRecordedOnTheWayOut(t *testing.T) {
+	tests := []struct {
+		name      string
+		before    int // requests before the stop
+		after     int // requests after Run returned, before Close
+		hibernate bool
+		wantSeq   int64
+	}{
+		{"served before the stop", 3, 0, false, 1},
+		{"served during the drain", 0, 2, false, 1},
+		{"both", 2, 2, false, 2},
+		{"none", 0, 0, false, 0},
+		{"hibernated", 0, 2, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := []daemon.Option{daemon.WithTick(time.Hour)}
+			if tt.hibernate {
+				opts = fast
+			}
+			d, err := daemon.Open(dir, opts...)
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			result := make(chan daemon.Outcome, 1)
+			go func() {
+				o, err := d.Run(ctx)
+				assert.NoError(t, err)
+				result <- o
+			}()
+			<-d.Ready()
+			for range tt.before {
+				_, err := d.Request(t.Context())
+				require.NoError(t, err)
+			}
+			if !tt.hibernate {
+				cancel()
+			}
+			o := <-result
+			if tt.hibernate {
+				require.Equal(t, daemon.Hibernated, o)
+			} else {
+				require.Equal(t, daemon.Stopped, o)
+			}
+			seqAtStop := load(t, dir).WrapperEventSeq
+			for range tt.after {
+				_, err := d.Request(t.Context())
+				require.NoError(t, err)
+			}
+			require.NoError(t, d.Close())
+			rec := load(t, dir)
+			require.Equal(t, tt.wantSeq, rec.WrapperEventSeq)
+			if tt.before > 0 {
+				require.Equal(t, int64(1), seqAtStop, "recorded by Run on its way out")
+			}
+			if tt.hibernate {
+				require.Equal(t, lifecycle.Hibernation, rec.CurrentState)
+			} else {
+				require.Empty(t, transitions(t, dir), "in WAKE: no transition")
+			}
+		})
+	}
 }
