@@ -68,6 +68,9 @@ type Daemon struct {
 	activeAt time.Duration
 	// A wake signal was taken but its dispatch met a busy lock.
 	wakePending bool
+	// rested: a sleep cycle completed in this SLEEP and did not hibernate;
+	// the next one waits for the idle clock.
+	rested bool
 }
 
 // Open makes this process the daemon of dir: it takes the directory's

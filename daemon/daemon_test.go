@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -515,4 +516,54 @@ func TestRequestsRecordedOnTheWayOut(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A completed cycle that did not hibernate (another process was active)
+// does not run again on every tick while that activity goes on: the next
+// one waits until the idle clock reaches the sleep threshold, and then
+// hibernates.
+func TestSleepCycleWaitsForIdleAfterActivity(t *testing.T) {
+	dir := t.TempDir()
+	dispatchAll(t, dir, lifecycle.Idle5Min, lifecycle.Idle30Min)
+	release := make(chan struct{})
+	var once sync.Once
+	var s steps
+	cycle := daemon.SleepCycle{Steps: 2, Step: func(ctx context.Context, i int) error {
+		once.Do(func() { <-release }) // the first step waits for the first heartbeat
+		return s.cycle(2).Step(ctx, i)
+	}}
+	const sleepAfter = 150 * time.Millisecond
+	r := startDaemon(t, dir, daemon.WithTick(time.Millisecond), daemon.WithSleepCycle(cycle),
+		daemon.WithIdlePolicy(lifecycle.IdlePolicy{Drowsy: time.Millisecond, Sleep: sleepAfter}))
+	r.waitFor(t, "sleep cycle started: attempt 1, step 0 of 2")
+	other, err := lifecycle.New(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, other.Close()) }()
+	heartbeat := func() {
+		_, err := other.DispatchContext(t.Context(), lifecycle.HeartbeatRefresh, lifecycle.Guards{})
+		require.NoError(t, err)
+	}
+	heartbeat()
+	close(release)
+	r.waitFor(t, "sleep cycle done: still_idle=false")
+	for range 30 { // twice the sleep threshold of heartbeats, every 10 ms
+		time.Sleep(10 * time.Millisecond)
+		heartbeat()
+	}
+	started := func() int {
+		n := 0
+		for _, l := range r.lines.all() {
+			if strings.HasPrefix(l, "sleep cycle started") {
+				n++
+			}
+		}
+		return n
+	}
+	require.Equal(t, 1, started(), "cycles run while another process was active")
+	r.waitFor(t, "SLEEP -> HIBERNATION (sleep_cycle_done)")
+	require.Equal(t, 2, started())
+	require.Equal(t, []int{0, 1, 0, 1}, s.all())
+	o, err := r.end(t)
+	require.NoError(t, err)
+	require.Equal(t, daemon.Hibernated, o)
 }

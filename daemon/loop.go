@@ -85,6 +85,11 @@ func (d *Daemon) tick(ctx context.Context) error {
 		if d.req.undispatched.Load() {
 			break // a request came: it wakes the machine instead
 		}
+		if d.rested && !d.idleEnough(rec) {
+			// A cycle completed and did not hibernate: activity came.
+			// The next waits for the idle clock, as the first one did.
+			return nil
+		}
 		return d.sleepCycle(ctx, rec, seen)
 	case lifecycle.Hibernation:
 		if d.req.undispatched.Load() {
@@ -100,16 +105,28 @@ func (d *Daemon) tick(ctx context.Context) error {
 	}
 	ev, g := lifecycle.RequestArrived, lifecycle.Guards{}
 	if !d.req.undispatched.Load() {
-		ev, g = d.cfg.policy.Next(lifecycle.Observation{
-			State:        d.state,
-			Idle:         d.now() - max(d.activeAt, d.req.latest()),
-			SleepAllowed: sleepAllowed(rec, time.Now()),
-		})
+		ev, g = d.cfg.policy.Next(d.observation(rec))
 	}
 	if err := d.dispatch(ctx, ev, g); !errors.Is(err, errBusy) {
 		return err
 	}
 	return nil
+}
+
+// observation is what the idle policy is asked about.
+func (d *Daemon) observation(rec lifecycle.Record) lifecycle.Observation {
+	return lifecycle.Observation{
+		State:        d.state,
+		Idle:         d.now() - max(d.activeAt, d.req.latest()),
+		SleepAllowed: sleepAllowed(rec, time.Now()),
+	}
+}
+
+// idleEnough reports whether the idle clock has reached the point where
+// the policy would put the daemon to sleep: then a new sleep cycle may run.
+func (d *Daemon) idleEnough(rec lifecycle.Record) bool {
+	ev, _ := d.cfg.policy.Next(d.observation(rec))
+	return ev == lifecycle.Idle30Min
 }
 
 // serveRequests moves the machine for the requests waiting for the loop:
@@ -157,6 +174,7 @@ func (d *Daemon) observe(rec lifecycle.Record) error {
 func (d *Daemon) moved(to lifecycle.State, why string) error {
 	d.say("%s -> %s (%s)", d.state, to, why)
 	d.setState(to)
+	d.rested = false
 	if d.booted { // the boot's wake-up goes with READY=1
 		d.note.send("STATUS=" + string(to))
 	}

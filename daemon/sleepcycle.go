@@ -115,6 +115,7 @@ func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record, baseReq i
 			return lifecycle.Guards{StillIdle: still}
 		}
 		if err := d.dispatchFunc(ctx, lifecycle.SleepCycleDone, stillIdle); !errors.Is(err, errBusy) {
+			d.rested = err == nil && d.state == lifecycle.Sleep
 			return err
 		}
 	}
