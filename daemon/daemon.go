@@ -56,6 +56,11 @@ type Daemon struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// active counts what is in flight: requests between Begin and End,
+	// connections accepted through Listener and not yet closed.
+	active atomic.Int64
+	gate   gate // when the listeners from Listener accept
+
 	// stopped: Run returned Stopped; Close records the requests served
 	// since (a server's drain).
 	stopped atomic.Bool
@@ -107,6 +112,7 @@ func Open(dir string, opts ...Option) (*Daemon, error) {
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	d.gate.cond.L = &d.gate.mu
 	d.current.Store(lifecycle.State(""))
 	return d, nil
 }
@@ -200,6 +206,7 @@ func (d *Daemon) Run(ctx context.Context) (Outcome, error) {
 		return 0, errRunTwice
 	}
 	err := d.run(ctx)
+	d.gate.end()
 	stopped := !errors.Is(err, errHibernate) && ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err()))
 	if stopped {
 		err = d.recordServed()

@@ -85,6 +85,9 @@ func (d *Daemon) tick(ctx context.Context) error {
 		if d.req.undispatched.Load() {
 			break // a request came: it wakes the machine instead
 		}
+		if d.inFlight() {
+			break // a client is being served: it wakes the machine
+		}
 		if d.rested && !d.idleEnough(rec) {
 			// A cycle completed and did not hibernate: activity came.
 			// The next waits for the idle clock, as the first one did.
@@ -92,8 +95,8 @@ func (d *Daemon) tick(ctx context.Context) error {
 		}
 		return d.sleepCycle(ctx, rec, seen)
 	case lifecycle.Hibernation:
-		if d.req.undispatched.Load() {
-			break // shadow run: a request wakes it
+		if d.req.undispatched.Load() || d.inFlight() {
+			break // a request, or a client being served, wakes it
 		}
 		// observe has already ended a daemon that is not in shadow run;
 		// this is a second line of defence.
@@ -104,7 +107,7 @@ func (d *Daemon) tick(ctx context.Context) error {
 		return nil // wait for a wake signal or a request
 	}
 	ev, g := lifecycle.RequestArrived, lifecycle.Guards{}
-	if !d.req.undispatched.Load() {
+	if !d.req.undispatched.Load() && (d.state == lifecycle.Wake || d.state == lifecycle.Drowsy) {
 		ev, g = d.cfg.policy.Next(d.observation(rec))
 	}
 	if err := d.dispatch(ctx, ev, g); !errors.Is(err, errBusy) {
@@ -118,6 +121,7 @@ func (d *Daemon) observation(rec lifecycle.Record) lifecycle.Observation {
 	return lifecycle.Observation{
 		State:        d.state,
 		Idle:         d.now() - max(d.activeAt, d.req.latest()),
+		Active:       d.inFlight(),
 		SleepAllowed: sleepAllowed(rec, time.Now()),
 	}
 }
@@ -183,6 +187,15 @@ func (d *Daemon) moved(to lifecycle.State, why string) error {
 	}
 	if d.cfg.shadowRun {
 		d.say("shadow run: staying up in HIBERNATION")
+		return nil
+	}
+	// Accept no more, then look: a client this process has accepted, or a
+	// request it has not recorded, is served awake (the next tick
+	// dispatches request_arrived) rather than by a process on its way out.
+	d.gate.pause()
+	if d.req.undispatched.Load() || d.inFlight() {
+		d.gate.resume()
+		d.say("HIBERNATION: a client is being served; waking")
 		return nil
 	}
 	d.say("exit: HIBERNATION")

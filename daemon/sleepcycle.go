@@ -110,11 +110,19 @@ func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record, baseReq i
 			return err
 		}
 		stillIdle := func(r lifecycle.Record) lifecycle.Guards {
-			still := r.WrapperEventSeq == baseSeq && d.req.count() == baseReq
+			still := r.WrapperEventSeq == baseSeq && d.req.count() == baseReq && !d.inFlight()
 			d.say("sleep cycle done: still_idle=%t", still)
 			return lifecycle.Guards{StillIdle: still}
 		}
-		if err := d.dispatchFunc(ctx, lifecycle.SleepCycleDone, stillIdle); !errors.Is(err, errBusy) {
+		// The listeners stop accepting before still_idle is decided: every
+		// connection this process serves is then counted, and a client
+		// that comes later waits in the queue for the next instance.
+		d.gate.pause()
+		err := d.dispatchFunc(ctx, lifecycle.SleepCycleDone, stillIdle)
+		if !errors.Is(err, errHibernate) {
+			d.gate.resume()
+		}
+		if !errors.Is(err, errBusy) {
 			d.rested = err == nil && d.state == lifecycle.Sleep
 			return err
 		}
