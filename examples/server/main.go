@@ -164,6 +164,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 // serve listens, runs the kit's loop, and serves until it ends.
 func serve(ctx context.Context, d *daemon.Daemon, cfg config, say func(string), logger *slog.Logger) int {
 	ln, passed, err := daemon.Listen(cfg.listen)
+	if err == nil {
+		// The kit decides when it accepts: not while it decides to
+		// hibernate, and never again once it has.
+		ln, err = d.Listener(ln)
+	}
 	if err != nil {
 		logger.Error("server: cannot listen", "err", err)
 		return exitError
