@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"net"
 	"os/exec"
 	"strings"
 	"sync"
@@ -80,4 +82,53 @@ func TestServerBoundaryBursts(t *testing.T) {
 	require.Zero(t, got.refused, "refused")
 	require.Empty(t, got.unanswered, "unanswered")
 	require.Equal(t, bursts*(1+atOnce+spread), got.answers["WAKE"])
+}
+
+// A client whose first line is slow to come, or half sent, is not lost:
+// the server does not hibernate while it is connected, and answers the
+// line once it is complete. Once the client has gone, the server
+// hibernates.
+func TestServerKeepsSlowClient(t *testing.T) {
+	tests := []struct {
+		name  string
+		first string // sent at once; the rest of "hello\n" comes later
+	}{
+		{"slow first line", ""},
+		{"half-sent line", "hel"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			addr := freeAddr(t)
+			p := startServer(t, "--dir="+t.TempDir(), "--listen="+addr, "--tick=2ms",
+				"--drowsy-after=10ms", "--sleep-after=20ms", "--sleep-steps=2", "--sleep-step=1ms")
+			p.stdout.waitFor(t, ctx, "listening on ...")
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", addr)
+			require.NoError(t, err)
+			_, err = c.Write([]byte(tt.first))
+			require.NoError(t, err)
+			time.Sleep(300 * time.Millisecond) // ten times the idle thresholds
+			require.NotContains(t, p.stdout.complete(), "exit: HIBERNATION", "hibernated with a client connected")
+			_, err = c.Write([]byte(strings.TrimPrefix("hello\n", tt.first)))
+			require.NoError(t, err)
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(overall)))
+			answer, err := bufio.NewReader(c).ReadString('\n')
+			require.NoError(t, err)
+			require.Equal(t, "WAKE\n", answer)
+			require.NoError(t, c.Close())
+			p.stdout.waitFor(t, ctx, "exit: HIBERNATION")
+			require.Equal(t, 0, p.exit(t, ctx))
+		})
+	}
+}
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
 }
