@@ -71,10 +71,10 @@ func main() {
 
 // Exit codes, listed in the package doc.
 const (
-	exitOK      = 0 // HIBERNATION, or a stop signal
-	exitError   = 1 // an error, reported on stderr
+	exitOK      = 0  // HIBERNATION, or a stop signal
+	exitError   = 1  // an error, reported on stderr
 	exitUsage   = 64 // a bad command line (EX_USAGE: 2 is the Go runtime's)
-	exitRunning = 3 // another daemon runs on this directory; nothing was touched
+	exitRunning = 3  // another daemon runs on this directory; nothing was touched
 )
 
 // config is the command line.
