@@ -159,8 +159,10 @@ func (d *Daemon) Done() <-chan struct{} { return d.done }
 // and returns the state after that dispatch (normally WAKE; the state as it
 // was if the lock stayed busy for the lock wait). Before Run has booted it
 // waits for the boot. After Run has ended it returns at once with the last
-// state, HIBERNATION on the way out of a hibernating daemon. An error is
-// ctx's cause, when ctx ended first.
+// state, HIBERNATION on the way out of a hibernating daemon (which a
+// server that accepts through Listener never meets: the daemon does not
+// hibernate with one of its connections open). An error is ctx's cause,
+// when ctx ended first.
 func (d *Daemon) Request(ctx context.Context) (lifecycle.State, error) {
 	d.req.report(d.now())
 	if st := d.State(); st == lifecycle.Wake {
