@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"slices"
 	"strings"
@@ -70,19 +71,30 @@ func TestConnectionKeepsAwake(t *testing.T) {
 
 // Another process hibernating the machine while this daemon serves a
 // client does not end the daemon: it wakes the machine instead, and the
-// client's request is answered WAKE.
+// client's request is answered WAKE. (The daemon is held in a sleep step
+// meanwhile, so that it does not wake the machine before the other
+// process has hibernated it.)
 func TestAnotherProcessHibernatesWhileServing(t *testing.T) {
 	dir := t.TempDir()
-	r := startDaemon(t, dir, daemon.WithTick(time.Millisecond),
+	dispatchAll(t, dir, lifecycle.Idle5Min, lifecycle.Idle30Min)
+	entered, release := make(chan struct{}), make(chan struct{})
+	cycle := daemon.SleepCycle{Steps: 1, Step: func(ctx context.Context, _ int) error {
+		close(entered)
+		<-release
+		return nil
+	}}
+	r := startDaemon(t, dir, daemon.WithTick(time.Millisecond), daemon.WithSleepCycle(cycle),
 		daemon.WithIdlePolicy(lifecycle.IdlePolicy{Drowsy: time.Hour, Sleep: 2 * time.Hour}))
 	ln := listen(t, r.d)
-	<-r.d.Ready()
+	<-entered
 	client, err := net.Dial("tcp", ln.Addr().String())
 	require.NoError(t, err)
 	defer func() { require.NoError(t, client.Close()) }()
 	server, err := ln.Accept()
 	require.NoError(t, err)
-	dispatchAll(t, dir, hibernated...)
+	dispatchAll(t, dir, lifecycle.SleepCycleDone)
+	close(release)
+	r.waitFor(t, "SLEEP -> HIBERNATION (by another process)")
 	r.waitFor(t, "HIBERNATION: a client is being served; waking")
 	r.waitFor(t, "HIBERNATION -> WAKE (request_arrived)")
 	_, err = client.Write([]byte("hello\n"))

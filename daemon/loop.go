@@ -110,7 +110,12 @@ func (d *Daemon) tick(ctx context.Context) error {
 	if !d.req.undispatched.Load() && (d.state == lifecycle.Wake || d.state == lifecycle.Drowsy) {
 		ev, g = d.cfg.policy.Next(d.observation(rec))
 	}
-	if err := d.dispatch(ctx, ev, g); !errors.Is(err, errBusy) {
+	// sleep_eligible is looked at again under the lock: a client accepted
+	// since the observation keeps the machine out of SLEEP.
+	guards := func(lifecycle.Record) lifecycle.Guards {
+		return lifecycle.Guards{SleepEligible: g.SleepEligible && !d.inFlight(), StillIdle: g.StillIdle}
+	}
+	if err := d.dispatchFunc(ctx, ev, guards); !errors.Is(err, errBusy) {
 		return err
 	}
 	return nil
