@@ -532,7 +532,9 @@ func TestSleepCycleWaitsForIdleAfterActivity(t *testing.T) {
 		once.Do(func() { <-release }) // the first step waits for the first heartbeat
 		return s.cycle(2).Step(ctx, i)
 	}}
-	const sleepAfter = 150 * time.Millisecond
+	// Margins, not timings: a stall of a whole second between two
+	// heartbeats would be needed to fail the test.
+	const sleepAfter = time.Second
 	r := startDaemon(t, dir, daemon.WithTick(time.Millisecond), daemon.WithSleepCycle(cycle),
 		daemon.WithIdlePolicy(lifecycle.IdlePolicy{Drowsy: time.Millisecond, Sleep: sleepAfter}))
 	r.waitFor(t, "sleep cycle started: attempt 1, step 0 of 2")
@@ -546,7 +548,7 @@ func TestSleepCycleWaitsForIdleAfterActivity(t *testing.T) {
 	heartbeat()
 	close(release)
 	r.waitFor(t, "sleep cycle done: still_idle=false")
-	for range 30 { // twice the sleep threshold of heartbeats, every 10 ms
+	for end := time.Now().Add(3 * sleepAfter / 2); time.Now().Before(end); {
 		time.Sleep(10 * time.Millisecond)
 		heartbeat()
 	}
