@@ -56,6 +56,14 @@ type Daemon struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	// active counts what is in flight: requests between Begin and End,
+	// connections accepted through Listener and not yet closed.
+	active atomic.Int64
+	gate   gate // when the listeners from Listener accept
+
+	// stopped: Run returned Stopped; Close records the requests served
+	// since (a server's drain).
+	stopped atomic.Bool
 
 	// The loop's own; only Run's goroutine touches them.
 	state  lifecycle.State // the state this daemon last saw
@@ -65,6 +73,9 @@ type Daemon struct {
 	activeAt time.Duration
 	// A wake signal was taken but its dispatch met a busy lock.
 	wakePending bool
+	// rested: a sleep cycle completed in this SLEEP and did not hibernate;
+	// the next one waits for the idle clock.
+	rested bool
 }
 
 // Open makes this process the daemon of dir: it takes the directory's
@@ -95,12 +106,13 @@ func Open(dir string, opts ...Option) (*Daemon, error) {
 		lock:  lock,
 		m:     m,
 		log:   cfg.logger,
-		note:  &notifier{log: cfg.logger},
+		note:  newNotifier(cfg.logger),
 		req:   newRequests(),
 		epoch: time.Now(),
 		ready: make(chan struct{}),
 		done:  make(chan struct{}),
 	}
+	d.gate.cond.L = &d.gate.mu
 	d.current.Store(lifecycle.State(""))
 	return d, nil
 }
@@ -109,7 +121,11 @@ func Open(dir string, opts ...Option) (*Daemon, error) {
 // has returned; later calls return the first one's result.
 func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
-		d.closeErr = errors.Join(d.m.Close(), d.lock.Release())
+		var err error
+		if d.stopped.Load() {
+			err = d.recordServed()
+		}
+		d.closeErr = errors.Join(err, d.m.Close(), d.lock.Release())
 	})
 	return d.closeErr
 }
@@ -143,8 +159,10 @@ func (d *Daemon) Done() <-chan struct{} { return d.done }
 // and returns the state after that dispatch (normally WAKE; the state as it
 // was if the lock stayed busy for the lock wait). Before Run has booted it
 // waits for the boot. After Run has ended it returns at once with the last
-// state, HIBERNATION on the way out of a hibernating daemon. An error is
-// ctx's cause, when ctx ended first.
+// state, HIBERNATION on the way out of a hibernating daemon (which a
+// server that accepts through Listener never meets: the daemon does not
+// hibernate with one of its connections open). An error is ctx's cause,
+// when ctx ended first.
 func (d *Daemon) Request(ctx context.Context) (lifecycle.State, error) {
 	d.req.report(d.now())
 	if st := d.State(); st == lifecycle.Wake {
@@ -190,12 +208,18 @@ func (d *Daemon) Run(ctx context.Context) (Outcome, error) {
 		return 0, errRunTwice
 	}
 	err := d.run(ctx)
+	d.gate.end()
+	stopped := !errors.Is(err, errHibernate) && ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err()))
+	if stopped {
+		err = d.recordServed()
+		d.stopped.Store(err == nil)
+	}
 	close(d.done)
-	d.note.send(sd.SdNotifyStopping)
+	d.note.stopping()
 	switch {
 	case errors.Is(err, errHibernate):
 		return Hibernated, nil
-	case ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())):
+	case stopped && err == nil:
 		return Stopped, nil
 	}
 	return 0, err
@@ -208,31 +232,40 @@ func (d *Daemon) run(ctx context.Context) error {
 	}
 	d.booted = true
 	close(d.ready)
-	d.note.send(sd.SdNotifyReady + "\nSTATUS=" + string(d.state))
-	wctx, stopWatchdog := context.WithCancel(ctx)
-	watchdogDone := make(chan struct{})
-	go func() {
-		defer close(watchdogDone)
-		d.note.watchdog(wctx)
-	}()
-	defer func() {
-		stopWatchdog()
-		<-watchdogDone // no WATCHDOG=1 after STOPPING=1
-	}()
+	d.note.ready(sd.SdNotifyReady + "\nSTATUS=" + string(d.state))
 	ticker := time.NewTicker(d.cfg.tick)
 	defer ticker.Stop()
+	// The watchdog is fed from this loop, after each turn: a turn that
+	// hangs (a sleep step that never returns) stops the pings. The timer
+	// wakes the loop only when no tick comes before a ping is due.
+	if every := d.note.pingEvery(); every > 0 {
+		t := time.NewTimer(every)
+		defer t.Stop()
+		return d.loop(ctx, ticker.C, t.C, func() { t.Reset(max(d.note.untilPing(), time.Millisecond)) })
+	}
+	return d.loop(ctx, ticker.C, nil, nil)
+}
+
+// loop turns until HIBERNATION, ctx's end or an error, feeding the watchdog
+// after each turn and then rearming its timer.
+func (d *Daemon) loop(ctx context.Context, tick, ping <-chan time.Time, rearm func()) error {
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-d.req.poke:
-			if err := d.serveRequests(ctx); err != nil {
-				return err
-			}
-		case <-ticker.C:
-			if err := d.tick(ctx); err != nil {
-				return err
-			}
+			err = d.serveRequests(ctx)
+		case <-tick:
+			err = d.tick(ctx)
+		case <-ping:
+		}
+		if err != nil {
+			return err
+		}
+		d.note.alive()
+		if rearm != nil {
+			rearm()
 		}
 	}
 }

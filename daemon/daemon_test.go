@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/iai-mcp/lifecycle"
 	"github.com/iai-mcp/lifecycle/daemon"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -111,9 +113,10 @@ func TestRequestsCoalesce(t *testing.T) {
 		name    string
 		before  []lifecycle.Event
 		want    []string // transitions
-		wantSeq int64
+		wantSeq int64    // before the stop
 	}{
-		// No tick comes within the test: not one durable write.
+		// No tick comes within the test: not one durable write until
+		// the stop records them all at once.
 		{"awake: recorded on the next tick", nil, nil, 0},
 		{"drowsy: one dispatch wakes it", []lifecycle.Event{lifecycle.Idle5Min},
 			[]string{"WAKE->DROWSY idle_5min", "DROWSY->WAKE request_arrived"}, 1},
@@ -145,9 +148,10 @@ func TestRequestsCoalesce(t *testing.T) {
 			for err := range errs {
 				require.NoError(t, err)
 			}
+			require.Equal(t, tt.wantSeq, load(t, dir).WrapperEventSeq)
 			r.stop(t)
 			require.Equal(t, tt.want, transitions(t, dir))
-			require.Equal(t, tt.wantSeq, load(t, dir).WrapperEventSeq)
+			require.Equal(t, tt.wantSeq+1, load(t, dir).WrapperEventSeq, "the rest recorded on the way out, in one write")
 		})
 	}
 }
@@ -443,4 +447,125 @@ func TestWakeSignalTakenOnABusyLock(t *testing.T) {
 	r.waitFor(t, "HIBERNATION -> WAKE (wake_signal)")
 	r.stop(t)
 	require.NoError(t, other.Close())
+}
+
+// Requests served in WAKE wait for the next tick to be recorded; a stop
+// before it records them on the way out, and so does Close for those
+// served after Run returned (a server's drain). A hibernated daemon's
+// Close records nothing: no request is served on the way out of it.
+func TestRequestsRecordedOnTheWayOut(t *testing.T) {
+	tests := []struct {
+		name      string
+		before    int // requests before the stop
+		after     int // requests after Run returned, before Close
+		hibernate bool
+		wantSeq   int64
+	}{
+		{"served before the stop", 3, 0, false, 1},
+		{"served during the drain", 0, 2, false, 1},
+		{"both", 2, 2, false, 2},
+		{"none", 0, 0, false, 0},
+		{"hibernated", 0, 2, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := []daemon.Option{daemon.WithTick(time.Hour)}
+			if tt.hibernate {
+				opts = fast
+			}
+			d, err := daemon.Open(dir, opts...)
+			require.NoError(t, err)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			result := make(chan daemon.Outcome, 1)
+			go func() {
+				o, err := d.Run(ctx)
+				assert.NoError(t, err)
+				result <- o
+			}()
+			<-d.Ready()
+			for range tt.before {
+				_, err := d.Request(t.Context())
+				require.NoError(t, err)
+			}
+			if !tt.hibernate {
+				cancel()
+			}
+			o := <-result
+			if tt.hibernate {
+				require.Equal(t, daemon.Hibernated, o)
+			} else {
+				require.Equal(t, daemon.Stopped, o)
+			}
+			seqAtStop := load(t, dir).WrapperEventSeq
+			for range tt.after {
+				_, err := d.Request(t.Context())
+				require.NoError(t, err)
+			}
+			require.NoError(t, d.Close())
+			rec := load(t, dir)
+			require.Equal(t, tt.wantSeq, rec.WrapperEventSeq)
+			if tt.before > 0 {
+				require.Equal(t, int64(1), seqAtStop, "recorded by Run on its way out")
+			}
+			if tt.hibernate {
+				require.Equal(t, lifecycle.Hibernation, rec.CurrentState)
+			} else {
+				require.Empty(t, transitions(t, dir), "in WAKE: no transition")
+			}
+		})
+	}
+}
+
+// A completed cycle that did not hibernate (another process was active)
+// does not run again on every tick while that activity goes on: the next
+// one waits until the idle clock reaches the sleep threshold, and then
+// hibernates.
+func TestSleepCycleWaitsForIdleAfterActivity(t *testing.T) {
+	dir := t.TempDir()
+	dispatchAll(t, dir, lifecycle.Idle5Min, lifecycle.Idle30Min)
+	release := make(chan struct{})
+	var once sync.Once
+	var s steps
+	cycle := daemon.SleepCycle{Steps: 2, Step: func(ctx context.Context, i int) error {
+		once.Do(func() { <-release }) // the first step waits for the first heartbeat
+		return s.cycle(2).Step(ctx, i)
+	}}
+	// Margins, not timings: a stall of a whole second between two
+	// heartbeats would be needed to fail the test.
+	const sleepAfter = time.Second
+	r := startDaemon(t, dir, daemon.WithTick(time.Millisecond), daemon.WithSleepCycle(cycle),
+		daemon.WithIdlePolicy(lifecycle.IdlePolicy{Drowsy: time.Millisecond, Sleep: sleepAfter}))
+	r.waitFor(t, "sleep cycle started: attempt 1, step 0 of 2")
+	other, err := lifecycle.New(dir)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, other.Close()) }()
+	heartbeat := func() {
+		_, err := other.DispatchContext(t.Context(), lifecycle.HeartbeatRefresh, lifecycle.Guards{})
+		require.NoError(t, err)
+	}
+	heartbeat()
+	close(release)
+	r.waitFor(t, "sleep cycle done: still_idle=false")
+	for end := time.Now().Add(3 * sleepAfter / 2); time.Now().Before(end); {
+		time.Sleep(10 * time.Millisecond)
+		heartbeat()
+	}
+	started := func() int {
+		n := 0
+		for _, l := range r.lines.all() {
+			if strings.HasPrefix(l, "sleep cycle started") {
+				n++
+			}
+		}
+		return n
+	}
+	require.Equal(t, 1, started(), "cycles run while another process was active")
+	r.waitFor(t, "SLEEP -> HIBERNATION (sleep_cycle_done)")
+	require.Equal(t, 2, started())
+	require.Equal(t, []int{0, 1, 0, 1}, s.all())
+	o, err := r.end(t)
+	require.NoError(t, err)
+	require.Equal(t, daemon.Hibernated, o)
 }

@@ -7,8 +7,9 @@
 //	d, err := daemon.Open(dir, daemon.WithSleepCycle(cycle))
 //	// errors.Is(err, lifecycle.ErrDaemonRunning): another daemon runs on dir
 //	defer d.Close()
-//	ln, _, err := daemon.Listen("127.0.0.1:7070") // systemd's socket, or its own
-//	go serve(ln, d)                             // per request: d.Request(ctx)
+//	raw, _, err := daemon.Listen("127.0.0.1:7070") // systemd's socket, or its own
+//	ln, err := d.Listener(raw)                   // the kit decides when it accepts
+//	go serve(ln, d)                              // per request: d.Request(ctx)
 //	outcome, err := d.Run(ctx)                  // ctx: signal.NotifyContext
 //	// outcome == daemon.Hibernated: close ln, exit 0; the next connection starts it again
 //
@@ -39,7 +40,12 @@
 // one), reads the state file, and then: in SLEEP runs the sleep cycle; in
 // HIBERNATION ends with Hibernated, or in shadow run stays up waiting for a
 // wake signal or a request; otherwise dispatches request_arrived if requests
-// were reported since the last tick, else what the IdlePolicy says. Sleep is
+// were reported since the last tick, else what the IdlePolicy says. With
+// anything in flight (see Begin and Listener) the policy is told the daemon
+// is active (a heartbeat_refresh), and a daemon found in SLEEP or
+// HIBERNATION is woken with request_arrived. After a sleep cycle that
+// completed without hibernating (activity came), the next one waits until
+// the idle clock reaches the policy's sleep threshold again. Sleep is
 // allowed unless the record is in crisis mode or in a quarantine whose
 // until_ts has not passed (an unreadable until_ts counts as not passed).
 //
@@ -51,7 +57,22 @@
 // durable write each. In any other state it wakes the loop, which
 // interrupts a sleep step in progress and dispatches request_arrived at
 // once (one dispatch for all the requests waiting), and returns the state
-// after it, normally WAKE.
+// after it, normally WAKE. Begin and End do the same and mark the request
+// in flight between them. Requests reported since the last tick are
+// recorded when Run stops, and Close records those served after it.
+//
+// # The hibernate boundary
+//
+// Listener wraps the server's listener: every connection it accepts is in
+// flight until closed, and before the loop decides sleep_cycle_done it
+// stops accepting and waits for the Accept calls in progress. still_idle is
+// then decided with every connection this process will serve counted, and
+// a client that connects later waits in the socket's queue for the next
+// instance, which the service manager starts; if the daemon does not
+// hibernate, accepting resumes. So no client of the listener is answered
+// HIBERNATION by a process on its way out, none is refused, and none is
+// lost, provided the service manager holds the socket. A request that comes
+// another way (not through Listener) can still meet the exiting process.
 //
 // # The sleep cycle
 //
@@ -67,8 +88,8 @@
 // resumes after the last completed step with attempt+1; a cycle that
 // completed (completed_at set), or one of another length, starts afresh.
 // When every step is done it dispatches sleep_cycle_done with still_idle
-// true if no activity came since this attempt began, decided under the lock
-// from the record the dispatch changes. A step that fails abandons the cycle
+// true if no activity came since this attempt began and nothing is in
+// flight, decided under the lock from the record the dispatch changes. A step that fails abandons the cycle
 // (the next tick resumes it) and is reported through the logger.
 //
 // Every dispatch and progress record waits for the lock for at most the lock
@@ -78,12 +99,17 @@
 //
 // # Service manager
 //
-// When NOTIFY_SOCKET is set (systemd with Type=notify), Run sends READY=1
-// (with STATUS=<state>) once booted, STATUS=<state> on each transition it
-// sees, WATCHDOG=1 at half of WATCHDOG_USEC when the manager asks for a
-// watchdog, and STOPPING=1 on its way out. Without NOTIFY_SOCKET it sends
-// nothing. The watchdog proves the process runs, not that a sleep step has
-// finished: a step may legitimately last longer than WatchdogSec. Listen
+// Open reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID once and removes
+// them from the environment, so that programs the daemon runs do not
+// inherit them and another library's sd_notify cannot silence it. When
+// NOTIFY_SOCKET was set (systemd with Type=notify), Run sends READY=1 (with
+// STATUS=<state>) once booted, STATUS=<state> on each transition it sees,
+// WATCHDOG=1 at most every half of WATCHDOG_USEC when the manager asks for
+// a watchdog, and STOPPING=1 on its way out. Without NOTIFY_SOCKET it sends
+// nothing. The pings come from the loop's own progress (each turn of the
+// loop, each sleep step done), never from a timer of their own: a loop that
+// hangs stops them, and the manager restarts the daemon. A sleep step that
+// may outlast half the interval calls Progress as it works. Listen
 // takes the listening socket systemd passes (LISTEN_FDS). The protocols are
 // implemented by github.com/coreos/go-systemd/v22, the maintained Go
 // implementation of sd_notify and sd_listen_fds, in pure Go.
@@ -105,5 +131,6 @@
 //	busy: tick not dispatched, the lock is held elsewhere
 //	busy: sleep cycle progress not recorded, the lock is held elsewhere
 //	shadow run: staying up in HIBERNATION
+//	HIBERNATION: a client is being served; waking
 //	exit: HIBERNATION                          then Run returns Hibernated
 package daemon

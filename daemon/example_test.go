@@ -32,7 +32,11 @@ func Example() {
 	} else if err != nil {
 		log.Fatal(err)
 	}
-	ln, _, err := daemon.Listen("127.0.0.1:7070") // systemd's socket, or its own
+	raw, _, err := daemon.Listen("127.0.0.1:7070") // systemd's socket, or its own
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln, err := d.Listener(raw) // the kit decides when it accepts; open connections keep it awake
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -85,10 +85,18 @@ func (d *Daemon) tick(ctx context.Context) error {
 		if d.req.undispatched.Load() {
 			break // a request came: it wakes the machine instead
 		}
+		if d.inFlight() {
+			break // a client is being served: it wakes the machine
+		}
+		if d.rested && !d.idleEnough(rec) {
+			// A cycle completed and did not hibernate: activity came.
+			// The next waits for the idle clock, as the first one did.
+			return nil
+		}
 		return d.sleepCycle(ctx, rec, seen)
 	case lifecycle.Hibernation:
-		if d.req.undispatched.Load() {
-			break // shadow run: a request wakes it
+		if d.req.undispatched.Load() || d.inFlight() {
+			break // a request, or a client being served, wakes it
 		}
 		// observe has already ended a daemon that is not in shadow run;
 		// this is a second line of defence.
@@ -99,17 +107,35 @@ func (d *Daemon) tick(ctx context.Context) error {
 		return nil // wait for a wake signal or a request
 	}
 	ev, g := lifecycle.RequestArrived, lifecycle.Guards{}
-	if !d.req.undispatched.Load() {
-		ev, g = d.cfg.policy.Next(lifecycle.Observation{
-			State:        d.state,
-			Idle:         d.now() - max(d.activeAt, d.req.latest()),
-			SleepAllowed: sleepAllowed(rec, time.Now()),
-		})
+	if !d.req.undispatched.Load() && (d.state == lifecycle.Wake || d.state == lifecycle.Drowsy) {
+		ev, g = d.cfg.policy.Next(d.observation(rec))
 	}
-	if err := d.dispatch(ctx, ev, g); !errors.Is(err, errBusy) {
+	// sleep_eligible is looked at again under the lock: a client accepted
+	// since the observation keeps the machine out of SLEEP.
+	guards := func(lifecycle.Record) lifecycle.Guards {
+		return lifecycle.Guards{SleepEligible: g.SleepEligible && !d.inFlight(), StillIdle: g.StillIdle}
+	}
+	if err := d.dispatchFunc(ctx, ev, guards); !errors.Is(err, errBusy) {
 		return err
 	}
 	return nil
+}
+
+// observation is what the idle policy is asked about.
+func (d *Daemon) observation(rec lifecycle.Record) lifecycle.Observation {
+	return lifecycle.Observation{
+		State:        d.state,
+		Idle:         d.now() - max(d.activeAt, d.req.latest()),
+		Active:       d.inFlight(),
+		SleepAllowed: sleepAllowed(rec, time.Now()),
+	}
+}
+
+// idleEnough reports whether the idle clock has reached the point where
+// the policy would put the daemon to sleep: then a new sleep cycle may run.
+func (d *Daemon) idleEnough(rec lifecycle.Record) bool {
+	ev, _ := d.cfg.policy.Next(d.observation(rec))
+	return ev == lifecycle.Idle30Min
 }
 
 // serveRequests moves the machine for the requests waiting for the loop:
@@ -157,6 +183,7 @@ func (d *Daemon) observe(rec lifecycle.Record) error {
 func (d *Daemon) moved(to lifecycle.State, why string) error {
 	d.say("%s -> %s (%s)", d.state, to, why)
 	d.setState(to)
+	d.rested = false
 	if d.booted { // the boot's wake-up goes with READY=1
 		d.note.send("STATUS=" + string(to))
 	}
@@ -165,6 +192,15 @@ func (d *Daemon) moved(to lifecycle.State, why string) error {
 	}
 	if d.cfg.shadowRun {
 		d.say("shadow run: staying up in HIBERNATION")
+		return nil
+	}
+	// Accept no more, then look: a client this process has accepted, or a
+	// request it has not recorded, is served awake (the next tick
+	// dispatches request_arrived) rather than by a process on its way out.
+	d.gate.pause()
+	if d.req.undispatched.Load() || d.inFlight() {
+		d.gate.resume()
+		d.say("HIBERNATION: a client is being served; waking")
 		return nil
 	}
 	d.say("exit: HIBERNATION")

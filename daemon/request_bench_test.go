@@ -1,6 +1,7 @@
 package daemon_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -14,6 +15,22 @@ import (
 //
 //	go test ./daemon -run '^$' -bench RequestAwake
 func BenchmarkRequestAwake(b *testing.B) {
+	benchAwake(b, func(d *daemon.Daemon, ctx context.Context) (lifecycle.State, error) { return d.Request(ctx) })
+}
+
+// BenchmarkBeginEndAwake is the cost of a request marked in flight in
+// WAKE: Begin and End.
+//
+//	go test ./daemon -run '^$' -bench BeginEndAwake
+func BenchmarkBeginEndAwake(b *testing.B) {
+	benchAwake(b, func(d *daemon.Daemon, ctx context.Context) (lifecycle.State, error) {
+		defer d.End()
+		return d.Begin(ctx)
+	})
+}
+
+// benchAwake runs call from every core at once on a daemon in WAKE.
+func benchAwake(b *testing.B, call func(*daemon.Daemon, context.Context) (lifecycle.State, error)) {
 	d, err := daemon.Open(b.TempDir(), daemon.WithTick(time.Hour))
 	if err != nil {
 		b.Fatal(err)
@@ -36,7 +53,7 @@ func BenchmarkRequestAwake(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if st, err := d.Request(ctx); err != nil || st != lifecycle.Wake {
+			if st, err := call(d, ctx); err != nil || st != lifecycle.Wake {
 				b.Errorf("Request: %s, %v", st, err)
 				return
 			}

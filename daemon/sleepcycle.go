@@ -82,6 +82,7 @@ func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record, baseReq i
 			d.log.Warn("daemon: sleep step failed; the next tick resumes the cycle", "step", i, "err", err)
 			return nil
 		}
+		d.note.alive()
 		p.LastCompletedIndex = i
 		if err := d.recordProgress(ctx, p); err != nil {
 			return err
@@ -101,6 +102,7 @@ func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record, baseReq i
 	// changes: a heartbeat from another process just before it counts, and
 	// so does a request reported here and not yet dispatched.
 	for {
+		d.note.alive()
 		if interrupted, err := d.leftSleep(); interrupted || err != nil {
 			if err == nil {
 				d.say("sleep cycle interrupted: %d of %d steps done", n, n)
@@ -108,11 +110,20 @@ func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record, baseReq i
 			return err
 		}
 		stillIdle := func(r lifecycle.Record) lifecycle.Guards {
-			still := r.WrapperEventSeq == baseSeq && d.req.count() == baseReq
+			still := r.WrapperEventSeq == baseSeq && d.req.count() == baseReq && !d.inFlight()
 			d.say("sleep cycle done: still_idle=%t", still)
 			return lifecycle.Guards{StillIdle: still}
 		}
-		if err := d.dispatchFunc(ctx, lifecycle.SleepCycleDone, stillIdle); !errors.Is(err, errBusy) {
+		// The listeners stop accepting before still_idle is decided: every
+		// connection this process serves is then counted, and a client
+		// that comes later waits in the queue for the next instance.
+		d.gate.pause()
+		err := d.dispatchFunc(ctx, lifecycle.SleepCycleDone, stillIdle)
+		if !errors.Is(err, errHibernate) {
+			d.gate.resume()
+		}
+		if !errors.Is(err, errBusy) {
+			d.rested = err == nil && d.state == lifecycle.Sleep
 			return err
 		}
 	}
@@ -133,8 +144,9 @@ var errInterrupted = errors.New("sleep step interrupted by a request")
 // sleepStep runs one step of the caller's cycle, with a context that a
 // request cancels.
 func (d *Daemon) sleepStep(ctx context.Context, i int) error {
-	sctx, cancel := context.WithCancelCause(ctx)
+	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	sctx := context.WithValue(cctx, progressKey{}, d)
 	stop := d.req.onWaiting(func() { cancel(errInterrupted) })
 	defer stop()
 	if d.req.waiting() {

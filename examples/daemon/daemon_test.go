@@ -500,16 +500,16 @@ func TestDaemonFlags(t *testing.T) {
 		code int
 	}{
 		{"help", []string{"-h"}, "--dir", 0},
-		{"no dir", nil, "--dir", 2},
-		{"zero tick", []string{"--dir=" + dir, "--tick=0"}, "--tick", 2},
-		{"negative drowsy", []string{"--dir=" + dir, "--drowsy-after=-1s"}, "--drowsy-after", 2},
-		{"zero sleep", []string{"--dir=" + dir, "--sleep-after=0s"}, "--sleep-after", 2},
-		{"no steps", []string{"--dir=" + dir, "--sleep-steps=0"}, "--sleep-steps", 2},
-		{"negative step", []string{"--dir=" + dir, "--sleep-step=-1ms"}, "--sleep-step", 2},
-		{"zero lock wait", []string{"--dir=" + dir, "--lock-wait=0"}, "--lock-wait", 2},
-		{"unknown flag", []string{"--dir=" + dir, "--nap"}, "nap", 2},
-		{"not a duration", []string{"--dir=" + dir, "--tick=soon"}, "tick", 2},
-		{"stray argument", []string{"--dir=" + dir, "extra"}, "extra", 2},
+		{"no dir", nil, "--dir", exitUsage},
+		{"zero tick", []string{"--dir=" + dir, "--tick=0"}, "--tick", exitUsage},
+		{"negative drowsy", []string{"--dir=" + dir, "--drowsy-after=-1s"}, "--drowsy-after", exitUsage},
+		{"zero sleep", []string{"--dir=" + dir, "--sleep-after=0s"}, "--sleep-after", exitUsage},
+		{"no steps", []string{"--dir=" + dir, "--sleep-steps=0"}, "--sleep-steps", exitUsage},
+		{"negative step", []string{"--dir=" + dir, "--sleep-step=-1ms"}, "--sleep-step", exitUsage},
+		{"zero lock wait", []string{"--dir=" + dir, "--lock-wait=0"}, "--lock-wait", exitUsage},
+		{"unknown flag", []string{"--dir=" + dir, "--nap"}, "nap", exitUsage},
+		{"not a duration", []string{"--dir=" + dir, "--tick=soon"}, "tick", exitUsage},
+		{"stray argument", []string{"--dir=" + dir, "extra"}, "extra", exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,10 +24,11 @@
 //
 // Errors and the library's own log go to stderr. Exit codes:
 //
-//	0  after HIBERNATION, or a stop signal (SIGTERM, SIGINT, SIGHUP)
-//	1  an error (a corrupt state file is left for an operator, never overwritten)
-//	2  a bad command line
-//	3  another daemon runs on this directory; the message names its pid
+//	0   after HIBERNATION, or a stop signal (SIGTERM, SIGINT, SIGHUP)
+//	1   an error (a corrupt state file is left for an operator, never overwritten)
+//	2   the Go runtime ended it: a panic, or SIGABRT (systemd's watchdog kill)
+//	3   another daemon runs on this directory; the message names its pid
+//	64  a bad command line (EX_USAGE)
 //
 // SIGHUP stops it like SIGTERM: it has no configuration to reload, and a
 // daemon started from a terminal that goes away should end cleanly, saying
@@ -70,10 +71,10 @@ func main() {
 
 // Exit codes, listed in the package doc.
 const (
-	exitOK      = 0 // HIBERNATION, or a stop signal
-	exitError   = 1 // an error, reported on stderr
-	exitUsage   = 2 // a bad command line
-	exitRunning = 3 // another daemon runs on this directory; nothing was touched
+	exitOK      = 0  // HIBERNATION, or a stop signal
+	exitError   = 1  // an error, reported on stderr
+	exitUsage   = 64 // a bad command line (EX_USAGE: 2 is the Go runtime's)
+	exitRunning = 3  // another daemon runs on this directory; nothing was touched
 )
 
 // config is the command line.

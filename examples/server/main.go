@@ -23,12 +23,14 @@
 // On HIBERNATION ("exit: HIBERNATION") it stops accepting and closes its
 // listener (the manager's socket stays open in the manager), answers what
 // the connections it already accepted send within --drain, closes them and
-// exits 0. Exit codes:
+// exits 0. Exit codes (docs/daemon.md has the table for both examples):
 //
-//	0  after HIBERNATION, or a stop signal (SIGTERM, SIGINT, SIGHUP)
-//	1  an error
-//	2  a bad command line
-//	3  another daemon runs on this directory; the message names its pid
+//	0   after HIBERNATION, or a stop signal (SIGTERM, SIGINT, SIGHUP)
+//	1   an error
+//	2   the Go runtime ended it: a panic, or SIGABRT, which is how systemd's
+//	    watchdog kills a server that stopped pinging (stacks on stderr)
+//	3   another daemon runs on this directory; the message names its pid
+//	64  a bad command line (EX_USAGE)
 package main
 
 import (
@@ -55,7 +57,7 @@ func main() {
 const (
 	exitOK      = 0
 	exitError   = 1
-	exitUsage   = 2
+	exitUsage   = 64 // EX_USAGE: 2 is the Go runtime's (a panic, a watchdog's SIGABRT)
 	exitRunning = 3
 )
 
@@ -164,6 +166,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 // serve listens, runs the kit's loop, and serves until it ends.
 func serve(ctx context.Context, d *daemon.Daemon, cfg config, say func(string), logger *slog.Logger) int {
 	ln, passed, err := daemon.Listen(cfg.listen)
+	if err == nil {
+		// The kit decides when it accepts: not while it decides to
+		// hibernate, and never again once it has.
+		ln, err = d.Listener(ln)
+	}
 	if err != nil {
 		logger.Error("server: cannot listen", "err", err)
 		return exitError

@@ -109,14 +109,14 @@ func TestServerFlags(t *testing.T) {
 		code int
 	}{
 		{"help", []string{"-h"}, "--listen", 0},
-		{"no dir", nil, "--dir", 2},
-		{"zero tick", []string{"--dir=" + dir, "--tick=0"}, "--tick", 2},
-		{"negative drowsy", []string{"--dir=" + dir, "--drowsy-after=-1s"}, "--drowsy-after", 2},
-		{"zero sleep", []string{"--dir=" + dir, "--sleep-after=0s"}, "--sleep-after", 2},
-		{"no steps", []string{"--dir=" + dir, "--sleep-steps=0"}, "--sleep-steps", 2},
-		{"negative step", []string{"--dir=" + dir, "--sleep-step=-1ms"}, "--sleep-step", 2},
-		{"negative drain", []string{"--dir=" + dir, "--drain=-1s"}, "--drain", 2},
-		{"stray argument", []string{"--dir=" + dir, "extra"}, "extra", 2},
+		{"no dir", nil, "--dir", exitUsage},
+		{"zero tick", []string{"--dir=" + dir, "--tick=0"}, "--tick", exitUsage},
+		{"negative drowsy", []string{"--dir=" + dir, "--drowsy-after=-1s"}, "--drowsy-after", exitUsage},
+		{"zero sleep", []string{"--dir=" + dir, "--sleep-after=0s"}, "--sleep-after", exitUsage},
+		{"no steps", []string{"--dir=" + dir, "--sleep-steps=0"}, "--sleep-steps", exitUsage},
+		{"negative step", []string{"--dir=" + dir, "--sleep-step=-1ms"}, "--sleep-step", exitUsage},
+		{"negative drain", []string{"--dir=" + dir, "--drain=-1s"}, "--drain", exitUsage},
+		{"stray argument", []string{"--dir=" + dir, "extra"}, "extra", exitUsage},
 		// Past the flags: no socket passed and no address.
 		{"nothing to listen on", []string{"--dir=" + filepath.Join(dir, "lc")}, "no socket from the service manager", 1},
 	}

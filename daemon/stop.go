@@ -1,0 +1,28 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+
+	"github.com/iai-mcp/lifecycle"
+)
+
+// recordServed dispatches request_arrived for the requests reported since
+// the last one, if any: a daemon stopped between two ticks would otherwise
+// lose the activity it served in WAKE. The loop has ended, so ctx is gone:
+// it waits for the lock for at most the lock wait, and a lock still busy
+// then is logged, not an error. It narrates nothing and notifies nothing:
+// STOPPING=1 is, or is about to be, the manager's last word.
+func (d *Daemon) recordServed() error {
+	if !d.req.undispatched.Swap(false) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.lockWait)
+	defer cancel()
+	_, err := d.m.DispatchContext(ctx, lifecycle.RequestArrived, lifecycle.Guards{})
+	if errors.Is(err, lifecycle.ErrLocked) {
+		d.log.Warn("daemon: the requests served since the last tick are not recorded: the lock stayed busy", "err", err)
+		return nil
+	}
+	return err
+}
