@@ -9,33 +9,41 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Dial connects to addr in the manager's network namespace: the sockets
-// of its units listen there, on its own loopback. The connection is an
-// ordinary one once made.
-func (m *Manager) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	type dialed struct {
-		c   net.Conn
-		err error
-	}
-	done := make(chan dialed, 1)
-	// A socket belongs to the network namespace of the thread that makes
-	// it: the dial runs on a thread of its own, moved into the manager's
-	// namespace and back. A thread that cannot be moved back is not
-	// reused: its goroutine ends locked to it, and the runtime ends it.
+// InNetns runs fn on a thread in the manager's network namespace: a socket
+// belongs to the network namespace of the thread that makes it, so a
+// connection fn makes reaches the manager's sockets, on its own loopback,
+// and stays an ordinary connection afterwards. fn must not start
+// goroutines that make sockets. A thread that cannot be moved back is not
+// reused: its goroutine ends locked to it, and the runtime ends it.
+func (m *Manager) InNetns(fn func()) error {
+	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		if err := unix.Setns(int(m.netns.Fd()), unix.CLONE_NEWNET); err != nil {
 			runtime.UnlockOSThread()
-			done <- dialed{nil, fmt.Errorf("entering the manager's network namespace: %w", err)}
+			errc <- fmt.Errorf("entering the manager's network namespace: %w", err)
 			return
 		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
+		fn()
 		if unix.Setns(int(m.hostNet.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
-		done <- dialed{c, err}
+		errc <- nil
 	}()
-	r := <-done
-	return r.c, r.err
+	return <-errc
+}
+
+// Dial connects to addr in the manager's network namespace (InNetns).
+func (m *Manager) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var (
+		c    net.Conn
+		derr error
+	)
+	if err := m.InNetns(func() {
+		var d net.Dialer
+		c, derr = d.DialContext(ctx, network, addr)
+	}); err != nil {
+		return nil, err
+	}
+	return c, derr
 }

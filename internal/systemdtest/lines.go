@@ -68,15 +68,21 @@ func (l *Lines) Count(s string) int {
 
 // pollEvery is how often waits look again: often enough to act at a
 // moment a service logs, rarely enough to cost little.
-const pollEvery = time.Millisecond
+const pollEvery = 500 * time.Microsecond
 
 // WaitCount waits until n lines contain s, and returns the line that made
 // it n; ctx's end is an error naming s.
 func (l *Lines) WaitCount(ctx context.Context, s string, n int) (string, error) {
+	return l.WaitMatch(ctx, fmt.Sprintf("containing %q", s), n, func(line string) bool { return strings.Contains(line, s) })
+}
+
+// WaitMatch waits until n lines match, and returns the line that made it
+// n; ctx's end is an error with what (what the lines are, for people).
+func (l *Lines) WaitMatch(ctx context.Context, what string, n int, match func(string) bool) (string, error) {
 	for {
 		count := 0
 		for _, line := range l.All() {
-			if strings.Contains(line, s) {
+			if match(line) {
 				if count++; count == n {
 					return line, nil
 				}
@@ -84,7 +90,7 @@ func (l *Lines) WaitCount(ctx context.Context, s string, n int) (string, error) 
 		}
 		select {
 		case <-ctx.Done():
-			return "", fmt.Errorf("waiting for line %d containing %q (%d so far): %w", n, s, count, context.Cause(ctx))
+			return "", fmt.Errorf("waiting for line %d %s (%d so far): %w", n, what, count, context.Cause(ctx))
 		case <-time.After(pollEvery):
 		}
 	}
