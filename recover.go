@@ -9,7 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The state file is written before the log, so after any crash the log
@@ -192,8 +195,11 @@ func (l *eventLog) hasSeq(day time.Time, seq int64) (found bool, above int64, er
 }
 
 // removeStaleTemps deletes the temporary files that writes of path left
-// behind when a crash stopped them before their rename. Under the lock no
-// write is in flight, so every such file is stale.
+// behind when a crash stopped them before their rename. A writer holds its
+// temporary file's flock from its creation to its rename (see createTemp),
+// writers that take no lifecycle lock (SaveState, WriteWakeSignal) among
+// them: a file whose flock is free has no live writer, and only such a file
+// is removed, holding the flock while it does.
 func removeStaleTemps(path string) error {
 	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)
 	ents, err := os.ReadDir(dir)
@@ -205,10 +211,46 @@ func removeStaleTemps(path string) error {
 		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || !e.Type().IsRegular() {
 			continue
 		}
-		p := filepath.Join(dir, e.Name())
-		if err := fsys.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return pathErr("remove stale temp", p, err)
+		if err := removeStaleTemp(filepath.Join(dir, e.Name())); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// removeStaleTemp removes the temporary file p unless a writer holds its
+// flock, or p names another file by the time the flock is taken.
+func removeStaleTemp(p string) (err error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // renamed or removed by its writer meanwhile
+	}
+	if err != nil {
+		return pathErr("open stale temp", p, err)
+	}
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = pathErr("close stale temp", p, cerr)
+		}
+	}()
+	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+		return nil // a live writer's
+	} else if err != nil {
+		return pathErr("lock stale temp", p, err)
+	}
+	held, err := f.Stat()
+	if err != nil {
+		return pathErr("stat stale temp", p, err)
+	}
+	now, err := os.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !os.SameFile(held, now) {
+		return nil
+	}
+	if err != nil {
+		return pathErr("stat stale temp", p, err)
+	}
+	if err := fsys.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return pathErr("remove stale temp", p, err)
 	}
 	return nil
 }
