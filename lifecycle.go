@@ -27,6 +27,7 @@ type Machine struct {
 
 	// Guarded by sem.
 	tidied     bool       // stale temporary state files removed
+	seqRead    bool       // the log's highest seq was read during this call, under the lock
 	rotatedDay int64      // the UTC day (since the epoch) whose rotation has run
 	known      knownState // the state file's content as last read or written
 	buf        []byte     // for reading the state file
@@ -423,9 +424,11 @@ func (m *Machine) write(err error) error {
 // its seq from the log when it was read, and another process may have
 // logged transitions since (a reset file can stay unchanged while other
 // Machines write, then go again), so the log is read again before the seq
-// is written down. Ticks on such a file read the log only once.
+// is written down. Ticks on such a file read the log only once, and a call
+// that read it when it met the file (reconcile) does not read it again:
+// under the lock no other Machine logs a seq.
 func (m *Machine) settle(rec *Record) error {
-	if !m.known.reset {
+	if !m.known.reset || m.seqRead {
 		return nil
 	}
 	top, err := maxLoggedSeq(m.cfg.logDir)
@@ -454,6 +457,7 @@ func (m *Machine) save(rec Record) error {
 // the temporary files a crash left; once a UTC day after rotating old log
 // files.
 func (m *Machine) prepare(now time.Time) (Record, error) {
+	m.seqRead = false
 	if !m.tidied {
 		if err := removeStaleTemps(m.cfg.statePath); err != nil {
 			return Record{}, err

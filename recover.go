@@ -3,11 +3,11 @@
 package lifecycle
 
 import (
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -32,6 +32,7 @@ func (m *Machine) reconcile(rec *Record, exists, hasSeq bool) error {
 			return err
 		}
 		rec.TransitionSeq = max(rec.TransitionSeq, top)
+		m.seqRead = true
 		return nil
 	}
 	lt := rec.LastTransition
@@ -119,14 +120,22 @@ func maxLoggedSeq(dir string) (int64, error) {
 // the whole log; nil in production.
 var onWholeLogRead func()
 
-// lineSeq reads the seq of a state_transition line; ok is false when it has
-// none (the Python tools write those).
+// lineSeq reads the seq of a state_transition line, which a reader has
+// checked is a JSON object; ok is false when it has none (the Python tools
+// write those). The key is "seq" exactly, its last value counting, as
+// Python's json reads it; the line is not decoded beyond its members.
 func lineSeq(line []byte) (int64, bool) {
-	var t loggedTransition
-	if json.Unmarshal(line, &t) != nil || t.Seq == nil {
+	var raw []byte
+	members(line, func(key, value []byte) {
+		if keyIs(key, "seq") {
+			raw = value
+		}
+	})
+	if len(raw) == 0 || raw[0] == '"' {
 		return 0, false
 	}
-	return *t.Seq, true
+	seq, err := strconv.ParseInt(string(raw), 10, 64)
+	return seq, err == nil
 }
 
 // hasSeq reports whether the log holds the state_transition line seq, which
