@@ -490,8 +490,11 @@ func (l *eventLog) openAppender(now time.Time) (*logAppender, error) {
 
 // append writes each line, one write per line, then syncs the file, and the
 // directory too when the file is new. A torn last line left by a crash is
-// ended first so that no record is glued onto it. Errors are *fs.PathError
-// values naming the file.
+// ended first so that no record is glued onto it. Once synced, the path
+// must still name the file written: one removed or renamed meanwhile (by
+// hand, by logrotate; a rotation waits for the flock) holds the lines in an
+// inode no log file name names, so they are appended again to the file
+// the path names now. Errors are *fs.PathError values naming the file.
 func (a *logAppender) append(lines ...[]byte) error {
 	if err := checkLines(a.path, lines); err != nil {
 		return err
@@ -499,6 +502,29 @@ func (a *logAppender) append(lines ...[]byte) error {
 	if len(lines) == 0 {
 		return nil
 	}
+	for attempt := 1; ; attempt++ {
+		if err := a.write(lines); err != nil {
+			return err
+		}
+		named, err := a.named()
+		if err != nil {
+			return err
+		}
+		if named {
+			break
+		}
+		if attempt == logOpenAttempts {
+			return &fs.PathError{Op: "write log", Path: a.path, Err: errors.New("removed or replaced again and again while lines were appended to it")}
+		}
+		if err := a.reopen(); err != nil {
+			return err
+		}
+	}
+	return a.syncEntry()
+}
+
+// write appends lines to the open file and syncs it.
+func (a *logAppender) write(lines [][]byte) error {
 	var buf []byte
 	if a.size > 0 {
 		var last [1]byte
@@ -525,6 +551,39 @@ func (a *logAppender) append(lines ...[]byte) error {
 	if err := hook(stepLogSync); err != nil {
 		return pathErr("sync log", a.path, err)
 	}
+	return nil
+}
+
+// named reports whether the path still names the open file.
+func (a *logAppender) named() (bool, error) {
+	fi, err := os.Lstat(a.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, pathErr("stat log", a.path, err)
+	}
+	return os.SameFile(fi, a.fi), nil
+}
+
+// reopen closes the file, which the path no longer names, and opens and
+// locks the one it names now, creating it if need be.
+func (a *logAppender) reopen() error {
+	if err := a.close(); err != nil {
+		return err
+	}
+	f, fi, err := a.log.open(a.path)
+	if err != nil {
+		a.f = nil
+		return err
+	}
+	a.f, a.fi, a.size = f, fi, fi.Size()
+	return nil
+}
+
+// syncEntry makes the directory entry of the file written durable, the
+// first time this eventLog appends to that file.
+func (a *logAppender) syncEntry() error {
 	if a.size > 0 && a.log.syncedInfo != nil && os.SameFile(a.fi, a.log.syncedInfo) {
 		return nil
 	}
@@ -561,7 +620,12 @@ func checkLines(path string, lines [][]byte) error {
 
 // close releases the file and its flock.
 func (a *logAppender) close() error {
-	if err := a.f.Close(); err != nil {
+	if a.f == nil {
+		return nil // a reopen failed
+	}
+	f := a.f
+	a.f = nil
+	if err := f.Close(); err != nil {
 		return pathErr("close log", a.path, err)
 	}
 	return nil
