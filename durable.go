@@ -179,7 +179,27 @@ func mkdirAll(dir string) error {
 	if err := fsys.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return fsys.SyncDir(filepath.Dir(dir))
+	if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
+		return &syncError{dir: filepath.Dir(dir), err: unwrapPath(err)}
+	}
+	return nil
+}
+
+// syncError is a failed fsync of a directory. A Machine that meets one is
+// poisoned, whatever it was doing: the kernel may have dropped the entries
+// it could not write, and a second fsync can report success for them.
+type syncError struct {
+	dir string
+	err error
+}
+
+func (e *syncError) Error() string { return "sync " + e.dir + ": " + e.err.Error() }
+func (e *syncError) Unwrap() error { return e.err }
+
+// isSyncError reports whether err comes from a failed directory fsync.
+func isSyncError(err error) bool {
+	var se *syncError
+	return errors.As(err, &se)
 }
 
 // syncFileAndDir makes the file at path and its directory entry durable.

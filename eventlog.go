@@ -437,10 +437,28 @@ type eventLog struct {
 	// given to another file meanwhile: equal identities are the same file.
 	synced     *os.File
 	syncedInfo fs.FileInfo
+	// dirHeld is the log directory whose own entry, in its parent, this
+	// eventLog has made durable, held open for the same reason: another
+	// process may remove the directory and make it again (the Python
+	// tools' makedirs does not sync the parent).
+	dirHeld *os.File
+	dirInfo fs.FileInfo
 }
 
-// close releases the file held as synced.
+// close releases the files held as synced.
 func (l *eventLog) close() error {
+	err := l.closeSynced()
+	if l.dirHeld != nil {
+		if cerr := l.dirHeld.Close(); cerr != nil && err == nil {
+			err = pathErr("close log dir", l.dir, cerr)
+		}
+		l.dirHeld, l.dirInfo = nil, nil
+	}
+	return err
+}
+
+// closeSynced releases the file held as synced.
+func (l *eventLog) closeSynced() error {
 	if l.synced == nil {
 		return nil
 	}
@@ -449,6 +467,39 @@ func (l *eventLog) close() error {
 	if err != nil {
 		return pathErr("close log", l.dir, err)
 	}
+	return nil
+}
+
+// syncOwnEntry makes the log directory's entry in its parent durable, once
+// per directory: a directory made (again) by another process may lack it.
+// An error is a failed sync or a directory that cannot be opened.
+func (l *eventLog) syncOwnEntry() error {
+	d, err := os.OpenFile(l.dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return pathErr("open log dir", l.dir, err)
+	}
+	fi, err := d.Stat()
+	if err == nil && l.dirInfo != nil && os.SameFile(fi, l.dirInfo) {
+		err = d.Close()
+		if err != nil {
+			return pathErr("close log dir", l.dir, err)
+		}
+		return nil
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(l.dir))
+	} else {
+		err = pathErr("stat log dir", l.dir, err)
+	}
+	if err != nil {
+		return errors.Join(err, d.Close())
+	}
+	if l.dirHeld != nil {
+		if err := l.dirHeld.Close(); err != nil {
+			return errors.Join(pathErr("close log dir", l.dir, err), d.Close())
+		}
+	}
+	l.dirHeld, l.dirInfo = d, fi
 	return nil
 }
 
@@ -587,8 +638,12 @@ func (a *logAppender) syncEntry() error {
 	if a.size > 0 && a.log.syncedInfo != nil && os.SameFile(a.fi, a.log.syncedInfo) {
 		return nil
 	}
-	// A new directory entry is not durable until its directory is synced.
+	// A new directory entry is not durable until its directory is synced,
+	// nor the directory's own entry until its parent is.
 	if err := syncDir(a.log.dir); err != nil {
+		return err
+	}
+	if err := a.log.syncOwnEntry(); err != nil {
 		return err
 	}
 	// Hold the file (a descriptor of its own, without the flock) as the
@@ -600,7 +655,7 @@ func (a *logAppender) syncEntry() error {
 	if fi, err := held.Stat(); err != nil || !os.SameFile(fi, a.fi) {
 		return held.Close()
 	}
-	if err := a.log.close(); err != nil {
+	if err := a.log.closeSynced(); err != nil {
 		return errors.Join(err, held.Close())
 	}
 	a.log.synced, a.log.syncedInfo = held, a.fi

@@ -188,6 +188,9 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, guards func
 		// is owed should a crash come between the two. See doc.go.
 		log, err := m.log.openAppender(now)
 		if err != nil {
+			if isSyncError(err) {
+				return m.write(err) // the log directory made, its entry maybe not
+			}
 			return err
 		}
 		if err := m.save(next); err != nil {
