@@ -44,7 +44,14 @@ func hook(s step) error {
 // directory after it, or a power loss could bring back the old entry. The
 // temporary file is held open, and flocked, until it has its new name: the
 // flock tells removeStaleTemps that its writer is alive.
-func replaceFile(path string, data []byte) (err error) {
+func replaceFile(path string, data []byte) error {
+	return replaceFileIf(path, data, nil)
+}
+
+// replaceFileIf is replaceFile, but calls check, if not nil, right before
+// the rename: an error from it removes the temporary file and is returned,
+// nothing renamed.
+func replaceFileIf(path string, data []byte, check func() error) (err error) {
 	dir := filepath.Dir(path)
 	f, tmp, err := createTemp(path)
 	if err != nil {
@@ -75,6 +82,11 @@ func replaceFile(path string, data []byte) (err error) {
 	}
 	if err := hook(stepTempSync); err != nil {
 		return &fs.PathError{Op: "sync", Path: path, Err: err}
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	if err := fsys.Rename(tmp, path); err != nil {
 		return pathErr("replace", path, err)

@@ -443,6 +443,39 @@ type eventLog struct {
 	// tools' makedirs does not sync the parent).
 	dirHeld *os.File
 	dirInfo fs.FileInfo
+	// ownSeq is the seq of the last state_transition line this eventLog
+	// appended and synced in the file held as synced, 0 if none: bytes it
+	// wrote itself, which recovery may trust (see settleLine).
+	ownSeq int64
+}
+
+// wrote reports whether the file fi describes is the one held as synced
+// and this eventLog appended the line seq to it.
+func (l *eventLog) wrote(fi fs.FileInfo, seq int64) bool {
+	return l.ownSeq == seq && seq > 0 && l.syncedInfo != nil && os.SameFile(fi, l.syncedInfo)
+}
+
+// own records that a appended the line seq and synced it.
+func (l *eventLog) own(a *logAppender, seq int64) {
+	if l.syncedInfo != nil && os.SameFile(a.fi, l.syncedInfo) {
+		l.ownSeq = seq
+	}
+}
+
+// appendOwn is append, for the line seq (and the lines that go with it).
+func (l *eventLog) appendOwn(now time.Time, seq int64, lines ...[]byte) error {
+	if err := checkLines(filepath.Join(l.dir, LogFileName(now)), lines); err != nil {
+		return err
+	}
+	a, err := l.openAppender(now)
+	if err != nil {
+		return err
+	}
+	err = a.append(lines...)
+	if err == nil {
+		l.own(a, seq)
+	}
+	return errors.Join(err, a.close())
 }
 
 // close releases the files held as synced.
@@ -463,7 +496,7 @@ func (l *eventLog) closeSynced() error {
 		return nil
 	}
 	err := l.synced.Close()
-	l.synced, l.syncedInfo = nil, nil
+	l.synced, l.syncedInfo, l.ownSeq = nil, nil, 0
 	if err != nil {
 		return pathErr("close log", l.dir, err)
 	}
@@ -524,6 +557,9 @@ type logAppender struct {
 	fi   fs.FileInfo // when opened
 	path string
 	size int64 // when opened
+	// pad starts the append in a block the file does not have yet: see
+	// relocate.
+	pad bool
 }
 
 // openAppender opens (creating it and the log directory as needed) and
@@ -577,7 +613,13 @@ func (a *logAppender) append(lines ...[]byte) error {
 // write appends lines to the open file and syncs it.
 func (a *logAppender) write(lines [][]byte) error {
 	var buf []byte
-	if a.size > 0 {
+	if a.pad {
+		fi, err := a.f.Stat()
+		if err != nil {
+			return pathErr("stat log", a.path, err)
+		}
+		buf = padding(fi)
+	} else if a.size > 0 {
 		var last [1]byte
 		if _, err := a.f.ReadAt(last[:], a.size-1); err != nil {
 			return pathErr("read log", a.path, err)
@@ -603,6 +645,18 @@ func (a *logAppender) write(lines [][]byte) error {
 		return pathErr("sync log", a.path, err)
 	}
 	return nil
+}
+
+// padding is the newlines that take an append to a file like fi to the
+// start of a new block, and one more: if the blocks before it are lost
+// (zeros after a failed writeback), that newline still ends their line.
+func padding(fi fs.FileInfo) []byte {
+	blk := int64(4096)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Blksize >= 512 && st.Blksize <= 1<<20 {
+		blk = int64(st.Blksize)
+	}
+	n := (blk-fi.Size()%blk)%blk + 1
+	return bytes.Repeat([]byte{'\n'}, int(n))
 }
 
 // named reports whether the path still names the open file.

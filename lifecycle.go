@@ -99,7 +99,9 @@ func New(dir string, opts ...Option) (*Machine, error) {
 	default:
 		// A corrupt state file is not New's failure: the Machine can still
 		// report it, and every dispatch will, until an operator mends it.
-		if _, err := m.prepare(cfg.clock()); err != nil && !errors.Is(err, ErrCorruptState) {
+		// Nor is a state file that writers without the lock keep replacing
+		// while it is rewritten: the first call reconciles it.
+		if _, err := m.prepare(cfg.clock()); err != nil && !errors.Is(err, ErrCorruptState) && !errors.Is(err, errStateChanged) {
 			return nil, errors.Join(err, lock.unlock(), lock.close())
 		}
 		if err := lock.unlock(); err != nil {
@@ -197,7 +199,11 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, guards func
 			return errors.Join(err, log.close())
 		}
 		lt := next.LastTransition
-		if err := m.write(errors.Join(log.append(transitionLines(lt, next.ShadowRun)...), log.close())); err != nil {
+		err = log.append(transitionLines(lt, next.ShadowRun)...)
+		if err == nil {
+			m.log.own(log, lt.Seq)
+		}
+		if err := m.write(errors.Join(err, log.close())); err != nil {
 			return err
 		}
 		m.cfg.logger.Info("lifecycle transition", "from", lt.From, "to", lt.To,
@@ -522,15 +528,19 @@ func (m *Machine) load(now time.Time) (Record, error) {
 				m.known = knownState{}
 				return Record{}, &fs.PathError{Op: "load state", Path: m.cfg.statePath, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
 			}
-			// Another writer's file may not be durable yet (a dispatch
-			// killed between its rename and its directory sync; a Python
-			// tool, which does not sync the directory): make it so before
-			// anything is based on it, a log line or an acknowledgement.
-			// Gone meanwhile (a writer without the lock replaced or removed
-			// it): read what is there now.
-			err := syncFileAndDir(m.cfg.statePath)
-			if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+			// Another writer's file may not be durable (a dispatch killed
+			// before its syncs, or whose sync failed; a Python tool, which
+			// does not sync the directory): write it again, as it is,
+			// before anything is based on it, a log line or an
+			// acknowledgement. Replaced or removed meanwhile (by a writer
+			// without the lock): read what is there now.
+			err := rewriteState(m.cfg.statePath, data)
+			if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, errStateChanged)) && attempt < 5 {
 				continue
+			}
+			if errors.Is(err, errStateChanged) {
+				m.known = knownState{}
+				return Record{}, err // nothing written
 			}
 			if err := m.write(err); err != nil {
 				return Record{}, err

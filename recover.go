@@ -3,6 +3,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
@@ -41,27 +42,30 @@ func (m *Machine) reconcile(rec *Record, exists, hasSeq bool) error {
 		// earlier version, which logged a transition before its state
 		// file, or by hand. Its log may be a line ahead; look at the end of
 		// the newest day's file, where such a line is.
-		// An error reading or syncing the log poisons the Machine: a sync
-		// that failed may report success when tried again, for data that is
-		// lost.
+		// An error reading, writing or syncing the log poisons the Machine:
+		// a sync that failed may report success when tried again, for data
+		// that is lost.
 		return m.write(m.log.seqFloor(rec))
 	}
-	logged, above, err := m.log.hasSeq(lt.Time, lt.Seq)
+	found, err := m.log.settleLine(lt.Time, lt.Seq)
 	if err != nil {
 		return m.write(err)
 	}
-	if above > rec.TransitionSeq {
+	if found.above > rec.TransitionSeq {
 		// The log went on after this record: a state file restored from a
 		// backup, or lines an earlier version logged before its state file.
 		// The record stays; its next transition takes the next free seq.
 		m.cfg.logger.Warn("lifecycle log holds transitions after the state file's; not replaying them",
-			"state", m.cfg.statePath, "transition_seq", rec.TransitionSeq, "log_seq", above)
-		rec.TransitionSeq = above
+			"state", m.cfg.statePath, "transition_seq", rec.TransitionSeq, "log_seq", found.above)
+		rec.TransitionSeq = found.above
 	}
-	if logged {
+	if found.moved {
+		m.cfg.logger.Info("lifecycle log line another writer left written again", "file", found.file, "seq", lt.Seq)
+	}
+	if found.ok {
 		return nil
 	}
-	if err := m.write(m.log.append(lt.Time, transitionLines(lt, rec.ShadowRun)...)); err != nil {
+	if err := m.write(m.log.appendOwn(lt.Time, lt.Seq, transitionLines(lt, rec.ShadowRun)...)); err != nil {
 		return err
 	}
 	m.cfg.logger.Info("lifecycle log line restored from the state file", "state", m.cfg.statePath,
@@ -70,15 +74,47 @@ func (m *Machine) reconcile(rec *Record, exists, hasSeq bool) error {
 }
 
 // seqFloor raises rec's transition_seq to the highest seq at the end of the
-// newest day's log file, should that be above it.
+// newest day's log file, should that be above it, and writes again the line
+// of rec's own seq there, as settleLine does.
 func (l *eventLog) seqFloor(rec *Record) error {
 	days, err := logDays(l.dir)
 	if err != nil || len(days) == 0 {
 		return err
 	}
-	_, above, err := l.hasSeq(days[len(days)-1], rec.TransitionSeq)
-	rec.TransitionSeq = max(rec.TransitionSeq, above)
+	found, err := l.settleLine(days[len(days)-1], rec.TransitionSeq)
+	rec.TransitionSeq = max(rec.TransitionSeq, found.above)
 	return err
+}
+
+// errStateChanged is rewriteState's report that the state file no longer
+// holds the bytes it was to rewrite.
+var errStateChanged = errors.New("replaced by another writer while it was being rewritten")
+
+// rewriteState writes data, the bytes just read from the state file at
+// path, into a new temporary file, synced, renamed over path, its directory
+// synced: the path of every write of the state file. A state file another
+// writer left may be in the page cache only (its writer stopped before its
+// fsync, or its fsync failed, and a second fsync reports success for bytes
+// the disk lacks), so it is not synced again but written again, into new
+// blocks, before anything is built on it. The record is the writer's, byte
+// for byte. If the file holds other bytes by the rename (a writer that takes
+// no lock replaced it), nothing is renamed and the error wraps
+// errStateChanged: the caller reads it again. A writer that replaces it in
+// the instant between that check and the rename loses its write, as it can
+// to any dispatch.
+func rewriteState(path string, data []byte) error {
+	return replaceFileIf(path, data, func() error {
+		now, exists, err := readStateInto(path, nil, func([]byte) bool { return false })
+		switch {
+		case err != nil:
+			return err
+		case !exists:
+			return &fs.PathError{Op: "rewrite state", Path: path, Err: fs.ErrNotExist}
+		case !bytes.Equal(now, data):
+			return &fs.PathError{Op: "rewrite state", Path: path, Err: errStateChanged}
+		}
+		return nil
+	})
 }
 
 // logDays lists the UTC days that have a log file, oldest first.
@@ -138,54 +174,181 @@ func lineSeq(line []byte) (int64, bool) {
 	return seq, err == nil
 }
 
-// hasSeq reports whether the log holds the state_transition line seq, which
-// was written (if at all) to the file of day's UTC day: its plain file, read
-// from the end back to the first line with a seq not above seq, and its
-// rotated .gz. above is the highest seq it passed on the way, if any was
-// above seq. A line found in the plain file is made durable (the file
-// synced, and its entry) before hasSeq reports it.
-func (l *eventLog) hasSeq(day time.Time, seq int64) (found bool, above int64, err error) {
+// lineFound is what settleLine found of a state_transition line.
+type lineFound struct {
+	ok    bool   // the log holds it
+	above int64  // the highest seq passed on the way, if any was above it
+	moved bool   // it was in bytes another writer left, and is written again
+	file  string // where it was found
+}
+
+// settleLine looks for the state_transition line seq in the file of day's
+// UTC day, which is where it was written if at all: in its plain file, read
+// from the end back to the first line with a seq not above seq, and in its
+// rotated .gz.
+//
+// A line found in the plain file that this eventLog did not write and sync
+// itself is not trusted to be on disk: its writer may have stopped before
+// its fsync, or its fsync may have failed, and then the page cache holds
+// bytes that the disk lacks while a second fsync reports success (and
+// after a failed writeback ext4 keeps zeros in those blocks whatever is
+// written over them). So it is written again (see relocate) before
+// settleLine reports it. A line followed by lines of higher seqs is left
+// where it is: a state file restored from a backup, whose next seq is
+// above them. The .gz was written, synced and renamed by a rotation whole,
+// and is trusted.
+func (l *eventLog) settleLine(day time.Time, seq int64) (lineFound, error) {
 	path := filepath.Join(l.dir, LogFileName(day))
-	f, err := fsys.OpenFile(path, logReadFlags, 0)
+	gz := path + gzSuffix
+	// The .gz first: a line it holds may also be in the part of the plain
+	// file that the .gz says it holds (a rotation stopped before it removed
+	// the plain file), which must not change.
+	inGz, above, err := gzHasSeq(gz, seq)
+	if err != nil {
+		return lineFound{}, err
+	}
+	found := lineFound{ok: inGz, above: above, file: path}
+	if inGz {
+		found.file = gz
+	}
+	_, err = os.Lstat(path)
 	switch {
 	case err == nil:
-		serr := scanBackward(f, func(line []byte) bool {
-			_, ev, perr := parseLogLine(line)
-			if perr != nil || ev != "state_transition" {
-				return true
-			}
-			s, ok := lineSeq(line)
-			if !ok {
-				return true
-			}
-			if s > seq {
-				above = max(above, s)
-				return true
-			}
-			found = s == seq
-			return false
-		})
-		if serr == nil && found {
-			// It may be in the page cache only, its writer stopped before
-			// its fsync: make it durable before a line follows it.
-			if serr = fsys.Sync(f); serr == nil {
-				serr = fsys.SyncDir(l.dir)
-			}
-		}
-		closeFile(f, path, &serr)
-		if serr != nil {
-			return false, 0, pathErr("read log", path, serr)
-		}
-		if found {
-			return true, above, nil
-		}
+		return found, l.settlePlain(path, seq, &found)
 	case !errors.Is(err, fs.ErrNotExist):
-		return false, 0, pathErr("open log", path, err)
+		return found, pathErr("open log", path, err)
 	}
-	gz := path + gzSuffix
+	return found, nil
+}
+
+// settlePlain is settleLine's look in the plain file at path, under the
+// file's flock.
+func (l *eventLog) settlePlain(path string, seq int64, found *lineFound) (err error) {
+	f, fi, err := l.open(path)
+	if err != nil {
+		return err
+	}
+	a := &logAppender{log: l, f: f, fi: fi, path: path, size: fi.Size()}
+	defer func() {
+		if cerr := a.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	spans, above, err := findTransition(f, seq)
+	if err != nil {
+		return pathErr("read log", path, err)
+	}
+	found.above = max(found.above, above)
+	if spans == nil || found.ok {
+		return nil // missing, or held by the .gz
+	}
+	found.ok, found.file = true, path
+	if above > seq || l.wrote(fi, seq) {
+		return nil
+	}
+	if err := a.relocate(spans); err != nil {
+		return err
+	}
+	l.own(a, seq)
+	found.moved = true
+	return nil
+}
+
+// lineSpan is a line of a log file: its offset and its bytes, without the
+// newline.
+type lineSpan struct {
+	off  int64
+	line []byte
+}
+
+// findTransition reads f from the end back to the first state_transition
+// line with a seq not above seq. If that line has seq, spans is it, then
+// the shadow_run_warning right after it if there is one (written with it);
+// above is the highest seq passed on the way, if any was above seq.
+func findTransition(f *os.File, seq int64) (spans []lineSpan, above int64, err error) {
+	var next *lineSpan // the line after the current one, if a shadow_run_warning
+	err = scanBackward(f, func(line []byte, off int64) bool {
+		_, ev, perr := parseLogLine(line)
+		if perr != nil || ev != "state_transition" {
+			next = nil
+			if perr == nil && ev == "shadow_run_warning" {
+				next = &lineSpan{off: off, line: bytes.Clone(line)}
+			}
+			return true
+		}
+		s, ok := lineSeq(line)
+		if !ok {
+			next = nil
+			return true
+		}
+		if s > seq {
+			above, next = max(above, s), nil
+			return true
+		}
+		if s == seq {
+			spans = []lineSpan{{off: off, line: bytes.Clone(line)}}
+			if next != nil {
+				spans = append(spans, *next)
+			}
+		}
+		return false
+	})
+	return spans, above, err
+}
+
+// relocate writes the lines of spans again, at the end of the file, into
+// blocks the file did not have, and blanks them where they were: their
+// bytes become newlines, which readers skip. Both are synced, the blanking
+// first, so that no crash leaves the line twice on disk; a crash between
+// the two leaves it missing, and the state file still says it is owed. New
+// blocks, because after a failed writeback the old ones may never hold
+// anything again: the append starts with newlines up to the next block
+// boundary (see write). Nothing but the lines' own bytes is rewritten, and
+// only by appending and by writing over those bytes, so a writer that takes
+// no lock and appends meanwhile (every Python writer) loses nothing.
+func (a *logAppender) relocate(spans []lineSpan) error {
+	w, err := fsys.OpenFile(a.path, os.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return pathErr("open log", a.path, err)
+	}
+	err = blank(w, a.fi, spans)
+	if cerr := w.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return pathErr("rewrite log", a.path, err)
+	}
+	lines := make([][]byte, len(spans))
+	for i, s := range spans {
+		lines[i] = s.line
+	}
+	a.pad = true
+	return a.append(lines...)
+}
+
+// blank writes newlines over spans in w, which must be the file fi
+// describes, and syncs it.
+func blank(w *os.File, fi fs.FileInfo, spans []lineSpan) error {
+	if wi, err := w.Stat(); err != nil {
+		return err
+	} else if !os.SameFile(wi, fi) {
+		return errors.New("replaced while it was read")
+	}
+	for _, s := range spans {
+		if _, err := fsys.WriteAt(w, bytes.Repeat([]byte{'\n'}, len(s.line)), s.off); err != nil {
+			return err
+		}
+	}
+	return fsys.Sync(w)
+}
+
+// gzHasSeq reports whether the rotated file gz holds the state_transition
+// line seq, and the highest seq above it that it holds. A missing gz holds
+// nothing.
+func gzHasSeq(gz string, seq int64) (found bool, above int64, err error) {
 	g, err := os.OpenFile(gz, logReadFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, above, nil
+		return false, 0, nil
 	}
 	if err != nil {
 		return false, 0, pathErr("open log", gz, err)

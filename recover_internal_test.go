@@ -43,7 +43,7 @@ func TestScanBackward(t *testing.T) {
 			require.NoError(t, err)
 			defer f.Close()
 			var got []string
-			require.NoError(t, scanBackward(f, func(line []byte) bool {
+			require.NoError(t, scanBackward(f, func(line []byte, _ int64) bool {
 				got = append(got, string(bytes.Clone(line)))
 				return true
 			}))
@@ -57,7 +57,7 @@ func TestScanBackward(t *testing.T) {
 		require.NoError(t, err)
 		defer f.Close()
 		var got []string
-		require.NoError(t, scanBackward(f, func(line []byte) bool {
+		require.NoError(t, scanBackward(f, func(line []byte, _ int64) bool {
 			got = append(got, string(line))
 			return len(got) < 2
 		}))
