@@ -43,13 +43,16 @@ func mountStarvedExt4(t *testing.T) (mnt string, fill func() (release func()), r
 		// The loop device lets go of its backing file a moment after the
 		// unmount of its file system.
 		var err error
-		for range 100 {
+		for range 500 {
 			if err = unix.Unmount(store, 0); err != unix.EBUSY {
 				break
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		require.NoError(t, err)
+		if err != nil {
+			// Lazily, rather than leave a mount behind.
+			require.NoError(t, unix.Unmount(store, unix.MNT_DETACH), "unmount %s: %v", store, err)
+		}
 	})
 	img := filepath.Join(store, "ext4.img")
 	f, err := os.Create(img)
@@ -83,7 +86,16 @@ func mountStarvedExt4(t *testing.T) (mnt string, fill func() (release func()), r
 		t.Skipf("losetup cannot attach a loop device here: %v", err)
 	}
 	dev := strings.TrimSpace(string(out))
-	t.Cleanup(func() { _ = exec.Command("losetup", "-d", dev).Run() })
+	t.Cleanup(func() {
+		// Detaching fails while something (udev's probe) still has the
+		// device open: try again for a while.
+		for range 250 {
+			if exec.Command("losetup", "-d", dev).Run() == nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 	mount := func() {
 		if out, err := exec.Command("mount", dev, mnt).CombinedOutput(); err != nil {
 			t.Skipf("mounting %s refused here: %v: %s", dev, err, out)
