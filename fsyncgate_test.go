@@ -1,8 +1,12 @@
 package lifecycle_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -233,4 +237,90 @@ func TestRecoveryRewritesAStateFileItDidNotWrite(t *testing.T) {
 	_, err = b.Dispatch(lifecycle.Tick, lifecycle.Guards{})
 	require.NoError(t, err)
 	require.Contains(t, o.take(), "rename "+lifecycle.DefaultStateFile)
+}
+
+func init() {
+	childRoles["append"] = childAppend
+}
+
+// childAppend runs "append N DAY": N wrapper_event lines appended to the
+// log file of DAY (a time in RFC 3339) in dir's log, each through its own
+// O_APPEND open, without a lock or an fsync, as the Python wrapper does.
+func childAppend(dir string, args []string) error {
+	n, err := strconv.Atoi(args[0])
+	if err != nil {
+		return err
+	}
+	day, err := time.Parse(time.RFC3339, args[1])
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, lifecycle.DefaultLogDir, lifecycle.LogFileName(day))
+	for i := range n {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf(`{"ts":"%s","event":"wrapper_event","n":%d}`+"\n", day.Format(time.RFC3339), i)
+		if _, err := f.WriteString(line); err != nil {
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestRewriteLosesNoUnlockedAppend: recovery writes a line another Machine
+// left again, in the file a writer that takes no lock appends to all the
+// while (the Python wrapper). Not one of that writer's lines may be lost or
+// torn, and the log still holds every transition once (C2).
+func TestRewriteLosesNoUnlockedAppend(t *testing.T) {
+	dir := t.TempDir()
+	clock := &simClock{now: t0}
+	opts := []lifecycle.Option{lifecycle.WithClock(clock.read), lifecycle.WithRetention(0)}
+	m := newMachine(t, dir, opts...)
+	walk(t, m, 1)
+	require.NoError(t, m.Close())
+
+	const appends = 20000
+	done := make(chan error, 1)
+	go func() {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"=append "+strconv.Itoa(appends)+" "+t0.Format(time.RFC3339), "LIFECYCLE_TEST_DIR="+dir)
+		cmd.Stderr = os.Stderr
+		done <- cmd.Run()
+	}()
+	rewrites := 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+			running = false
+		default:
+		}
+		// Each New meets a state file and a line another Machine wrote.
+		m, err := lifecycle.New(dir, opts...)
+		require.NoError(t, err)
+		walk(t, m, 1)
+		require.NoError(t, m.Close())
+		rewrites++
+	}
+	require.GreaterOrEqual(t, rewrites, 10, "too few rewrites met the appender")
+	seen := map[int]int{}
+	st, err := lifecycle.ReadLog(filepath.Join(dir, lifecycle.DefaultLogDir), lifecycle.LogQuery{Kind: "wrapper_event"},
+		func(e lifecycle.LogEntry) error {
+			var l struct{ N int }
+			require.NoError(t, json.Unmarshal(e.Raw, &l))
+			seen[l.N]++
+			return nil
+		})
+	require.NoError(t, err)
+	require.Zero(t, st.Malformed)
+	for i := range appends {
+		require.Equal(t, 1, seen[i], "wrapper_event %d", i)
+	}
+	w := checkInvariants(t, dir, 0)
+	t.Logf("%d rewrites while %d lines were appended; %d transitions", rewrites, appends, len(w.seqs))
 }
