@@ -45,19 +45,18 @@ func (m *Machine) reconcile(rec *Record, exists, hasSeq bool) error {
 		// An error reading, writing or syncing the log poisons the Machine:
 		// a sync that failed may report success when tried again, for data
 		// that is lost.
-		return m.write(m.log.seqFloor(rec))
+		day, err := m.log.seqFloor(rec)
+		if err != nil {
+			return m.write(err)
+		}
+		return m.raiseToLaterLines(rec, 0, day)
 	}
 	found, err := m.log.settleLine(lt.Time, lt.Seq)
 	if err != nil {
 		return m.write(err)
 	}
-	if found.above > rec.TransitionSeq {
-		// The log went on after this record: a state file restored from a
-		// backup, or lines an earlier version logged before its state file.
-		// The record stays; its next transition takes the next free seq.
-		m.cfg.logger.Warn("lifecycle log holds transitions after the state file's; not replaying them",
-			"state", m.cfg.statePath, "transition_seq", rec.TransitionSeq, "log_seq", found.above)
-		rec.TransitionSeq = found.above
+	if err := m.raiseToLaterLines(rec, found.above, lt.Time); err != nil {
+		return err
 	}
 	if found.moved {
 		m.cfg.logger.Info("lifecycle log line another writer left written again", "file", found.file, "seq", lt.Seq)
@@ -75,15 +74,108 @@ func (m *Machine) reconcile(rec *Record, exists, hasSeq bool) error {
 
 // seqFloor raises rec's transition_seq to the highest seq at the end of the
 // newest day's log file, should that be above it, and writes again the line
-// of rec's own seq there, as settleLine does.
-func (l *eventLog) seqFloor(rec *Record) error {
+// of rec's own seq there, as settleLine does. It returns the day it read.
+func (l *eventLog) seqFloor(rec *Record) (time.Time, error) {
 	days, err := logDays(l.dir)
 	if err != nil || len(days) == 0 {
-		return err
+		return time.Time{}, err
 	}
-	found, err := l.settleLine(days[len(days)-1], rec.TransitionSeq)
+	day := days[len(days)-1]
+	found, err := l.settleLine(day, rec.TransitionSeq)
 	rec.TransitionSeq = max(rec.TransitionSeq, found.above)
-	return err
+	return day, err
+}
+
+// raiseToLaterLines makes rec's next seq above every seq in the log when
+// the log went on after rec: a state file restored from a backup, or lines
+// an earlier version logged before its state file. above is the highest
+// seq found after rec's own line in the files of its day, day. The record stays; its next transition takes the next free seq.
+//
+// Later lines may be in any file, whatever its name (a clock set back
+// writes to an earlier day). Each file's highest seq is its last, since
+// seqs are written in order, so the end of every plain file is read, and
+// the .gz files of days from rec's own on (reading a .gz means reading it
+// whole); only if one of them is above rec is the whole log read, for the
+// highest seq of all. So New on an intact directory reads only ends.
+func (m *Machine) raiseToLaterLines(rec *Record, above int64, day time.Time) error {
+	top := above
+	if top <= rec.TransitionSeq {
+		var err error
+		if top, err = m.log.tailSeq(day); err != nil {
+			return m.write(err)
+		}
+	}
+	if top <= rec.TransitionSeq {
+		return nil
+	}
+	all, err := maxLoggedSeq(m.cfg.logDir)
+	if err != nil {
+		return m.write(err)
+	}
+	m.seqRead = true
+	m.cfg.logger.Warn("lifecycle log holds transitions after the state file's; not replaying them",
+		"state", m.cfg.statePath, "transition_seq", rec.TransitionSeq, "log_seq", max(top, all))
+	rec.TransitionSeq = max(top, all)
+	return nil
+}
+
+// tailSeq is the highest seq among the last state_transition line with a
+// seq of each plain log file, and the lines of the .gz files of days after
+// since. The files of since's own day, which settleLine read, are skipped.
+func (l *eventLog) tailSeq(since time.Time) (int64, error) {
+	files, err := listLogs(l.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, pathErr("read log dir", l.dir, err)
+	}
+	sinceDay := since.UTC().Truncate(logDay)
+	var top int64
+	for _, lf := range files {
+		path := filepath.Join(l.dir, lf.name)
+		if lf.day.Equal(sinceDay) {
+			continue
+		}
+		var seq int64
+		switch {
+		case lf.kind == plainLog:
+			seq, err = lastSeq(path)
+		case lf.kind == gzLog && lf.day.After(sinceDay):
+			_, seq, err = gzHasSeq(path, 0)
+		}
+		if err != nil {
+			return 0, err
+		}
+		top = max(top, seq)
+	}
+	return top, nil
+}
+
+// lastSeq is the seq of the last state_transition line with one in the
+// plain log file at path; 0 if none, or if the file is gone.
+func lastSeq(path string) (seq int64, err error) {
+	f, err := os.OpenFile(path, logReadFlags, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, pathErr("open log", path, err)
+	}
+	defer closeFile(f, path, &err)
+	err = scanBackward(f, func(line []byte, _ int64) bool {
+		_, ev, perr := parseLogLine(line)
+		if perr != nil || ev != "state_transition" {
+			return true
+		}
+		s, ok := lineSeq(line)
+		seq = s
+		return !ok
+	})
+	if err != nil {
+		return 0, pathErr("read log", path, err)
+	}
+	return seq, nil
 }
 
 // errStateChanged is rewriteState's report that the state file no longer

@@ -104,3 +104,46 @@ func writeTransitionLog(b *testing.B, dir string, n int, start time.Time) {
 	}
 	flush(day)
 }
+
+// TestRestoredStateFileTakesSeqsAboveLaterDays: a state file restored from
+// a backup is behind the log, whose later lines lie in later days' files
+// (plain or rotated). Its next transition must take a seq above every seq
+// in the log, whatever day it is in (C4).
+func TestRestoredStateFileTakesSeqsAboveLaterDays(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		rotated bool
+	}{
+		{"later days plain", false},
+		{"every day rotated", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			clock := &simClock{now: t0}
+			opts := []lifecycle.Option{lifecycle.WithClock(clock.read), lifecycle.WithRetention(0)}
+			m := newMachine(t, dir, opts...)
+			walk(t, m, 4) // seq 1..4 on day D
+			backup, err := os.ReadFile(m.StatePath())
+			require.NoError(t, err)
+			for day := 1; day <= 3; day++ {
+				clock.set(t0.Add(time.Duration(day) * 24 * time.Hour))
+				walk(t, m, 2) // seq 5..10 on days D+1..D+3
+			}
+			require.NoError(t, m.Close())
+			if tc.rotated {
+				rotated, err := lifecycle.RotateLogs(m.LogDir(), time.Hour, t0.Add(40*24*time.Hour))
+				require.NoError(t, err)
+				require.Len(t, rotated, 4)
+			}
+
+			require.NoError(t, os.WriteFile(m.StatePath(), backup, 0o600))
+			m = newMachine(t, dir, opts...)
+			_, err = m.Dispatch(lifecycle.Idle5Min, lifecycle.Guards{})
+			require.NoError(t, err)
+			rec, err := m.Snapshot()
+			require.NoError(t, err)
+			require.Equal(t, int64(11), rec.TransitionSeq, "the restored record's next seq is not above the log's")
+			require.Equal(t, []int64{11}, seqsAbove(t, dir, 10))
+		})
+	}
+}
