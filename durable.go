@@ -214,23 +214,6 @@ func isSyncError(err error) bool {
 	return errors.As(err, &se)
 }
 
-// syncFileAndDir makes the file at path and its directory entry durable.
-func syncFileAndDir(path string) error {
-	f, err := fsys.OpenFile(path, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return pathErr("sync", path, err)
-	}
-	serr := fsys.Sync(f)
-	cerr := f.Close()
-	if serr != nil {
-		return pathErr("sync", path, serr)
-	}
-	if cerr != nil {
-		return pathErr("close", path, cerr)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
 // syncEntries makes the entries of dirs and of their ancestors durable: it
 // syncs each one's parent, up to the root. A parent that cannot be synced
 // fails it; an ancestor further up that cannot (one this process may not
