@@ -99,23 +99,28 @@
 // first time it holds the lock, and after another process wrote):
 //
 //  1. The first time, it removes temporary state files a crash left before
-//     their rename.
+//     their rename: those whose flock no writer holds.
 //  2. It loads the state file; a corrupt one stops here, reported by every
-//     call. Otherwise it syncs the file and its directory: the writer may
-//     have stopped before its directory sync, or be a Python tool.
+//     call. Otherwise it writes the file again, byte for byte, through a new
+//     temporary file: its writer may have stopped before its syncs, or its
+//     sync may have failed (a second fsync then reports success for bytes
+//     the disk lacks), or be a Python tool.
 //  3. After a reset (no state file, or one without transition_seq, as the
 //     Python tools make) it reads the whole log for its highest seq, so that
 //     the next transition's seq is above every logged one. Nothing is
 //     replayed onto the fresh record.
 //  4. Otherwise, if last_transition's seq is transition_seq, it looks for
-//     that line in the log file of last_transition's day (from its end back,
-//     then that day's .gz), syncs the file if it is there and appends the
-//     line if it is missing. A file without last_transition (an earlier
-//     version's) is checked against the end of the newest day's file, and
-//     the next seq is above any line logged ahead of it.
+//     that line in the log files of last_transition's day (its .gz, and its
+//     plain file from the end back). Found in the plain file, written by
+//     another writer, it is written again at the end of the file, in new
+//     blocks, and blanked where it was; missing, it is appended. A file
+//     without last_transition (an earlier version's) is checked against the
+//     end of the newest day's file. The next seq is above any line logged
+//     after the state file's, in any file (a state file restored from a
+//     backup).
 //
-// Recovery never rewrites the state file: a record another writer produced
-// (a Python tool, an operator) stays as it is. A dispatch that returned an
+// Recovery never changes the record: one another writer produced (a Python
+// tool, an operator) stays as it is. A dispatch that returned an
 // error may or may not have happened: if its rename reached the disk, it
 // did. docs/durability.md in the repository writes all of this out, with
 // what holds against the Python tools (which write without the lock) and

@@ -41,19 +41,31 @@ func hook(s step) error {
 // never readable by others), syncs it and renames it over path, then syncs
 // the directory. The temporary file is synced before
 // the rename, or a crash could leave the new name on an empty file; the
-// directory after it, or a power loss could bring back the old entry.
-func replaceFile(path string, data []byte) (err error) {
+// directory after it, or a power loss could bring back the old entry. The
+// temporary file is held open, and flocked, until it has its new name: the
+// flock tells removeStaleTemps that its writer is alive.
+func replaceFile(path string, data []byte) error {
+	return replaceFileIf(path, data, nil)
+}
+
+// replaceFileIf is replaceFile, but calls check, if not nil, right before
+// the rename: an error from it removes the temporary file and is returned,
+// nothing renamed.
+func replaceFileIf(path string, data []byte, check func() error) (err error) {
 	dir := filepath.Dir(path)
 	f, tmp, err := createTemp(path)
 	if err != nil {
 		return err
 	}
+	renamed := false
 	defer func() {
-		if err == nil {
-			return
-		}
 		if f != nil {
-			err = errors.Join(err, f.Close())
+			if cerr := f.Close(); cerr != nil && err == nil {
+				err = pathErr("close temp file", tmp, cerr)
+			}
+		}
+		if err == nil || renamed {
+			return
 		}
 		if rerr := fsys.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = errors.Join(err, pathErr("remove temp file", tmp, rerr))
@@ -71,13 +83,19 @@ func replaceFile(path string, data []byte) (err error) {
 	if err := hook(stepTempSync); err != nil {
 		return &fs.PathError{Op: "sync", Path: path, Err: err}
 	}
-	cerr := f.Close()
-	f = nil
-	if cerr != nil {
-		return pathErr("close temp file", tmp, cerr)
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
 	}
 	if err := fsys.Rename(tmp, path); err != nil {
 		return pathErr("replace", path, err)
+	}
+	renamed = true
+	cerr := f.Close()
+	f = nil
+	if cerr != nil {
+		return pathErr("close", path, cerr)
 	}
 	if err := hook(stepRename); err != nil {
 		return &fs.PathError{Op: "replace", Path: path, Err: err}
@@ -93,7 +111,10 @@ func replaceFile(path string, data []byte) (err error) {
 
 // createTemp creates a new file beside path named "." + its base name +
 // random digits (the pattern removeStaleTemps looks for), 0600, with
-// O_EXCL so that it is surely new and surely ours.
+// O_EXCL so that it is surely new and surely ours, and returns it flocked.
+// A name whose flock is taken, or that is gone once the flock is ours, was
+// met by removeStaleTemps in the instant between the create and the flock:
+// another name is tried.
 func createTemp(path string) (*os.File, string, error) {
 	dir, base := filepath.Split(path)
 	for range 100 {
@@ -105,9 +126,35 @@ func createTemp(path string) (*os.File, string, error) {
 		if err != nil {
 			return nil, "", pathErr("create temp file", path, err)
 		}
+		ok, err := lockTemp(f)
+		if err != nil {
+			return nil, "", errors.Join(pathErr("lock temp file", tmp, err), f.Close())
+		}
+		if !ok {
+			if err := f.Close(); err != nil {
+				return nil, "", pathErr("close temp file", tmp, err)
+			}
+			continue
+		}
 		return f, tmp, nil
 	}
 	return nil, "", &fs.PathError{Op: "create temp file", Path: path, Err: errors.New("no free temporary name")}
+}
+
+// lockTemp takes the flock of a temporary file just created, without
+// waiting, and reports whether it is still linked: ok is false when a
+// remover holds the flock or has removed the file.
+func lockTemp(f *os.File) (ok bool, err error) {
+	if err := flock(f, unix.LOCK_EX|unix.LOCK_NB); errors.Is(err, unix.EWOULDBLOCK) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return false, err
+	}
+	return !unlinked(fi), nil
 }
 
 // syncDir makes the entries of dir durable.
@@ -144,24 +191,27 @@ func mkdirAll(dir string) error {
 	if err := fsys.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return fsys.SyncDir(filepath.Dir(dir))
+	if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
+		return &syncError{dir: filepath.Dir(dir), err: unwrapPath(err)}
+	}
+	return nil
 }
 
-// syncFileAndDir makes the file at path and its directory entry durable.
-func syncFileAndDir(path string) error {
-	f, err := fsys.OpenFile(path, os.O_RDONLY|syscall.O_CLOEXEC|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return pathErr("sync", path, err)
-	}
-	serr := fsys.Sync(f)
-	cerr := f.Close()
-	if serr != nil {
-		return pathErr("sync", path, serr)
-	}
-	if cerr != nil {
-		return pathErr("close", path, cerr)
-	}
-	return syncDir(filepath.Dir(path))
+// syncError is a failed fsync of a directory. A Machine that meets one is
+// poisoned, whatever it was doing: the kernel may have dropped the entries
+// it could not write, and a second fsync can report success for them.
+type syncError struct {
+	dir string
+	err error
+}
+
+func (e *syncError) Error() string { return "sync " + e.dir + ": " + e.err.Error() }
+func (e *syncError) Unwrap() error { return e.err }
+
+// isSyncError reports whether err comes from a failed directory fsync.
+func isSyncError(err error) bool {
+	var se *syncError
+	return errors.As(err, &se)
 }
 
 // syncEntries makes the entries of dirs and of their ancestors durable: it

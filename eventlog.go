@@ -437,18 +437,102 @@ type eventLog struct {
 	// given to another file meanwhile: equal identities are the same file.
 	synced     *os.File
 	syncedInfo fs.FileInfo
+	// dirHeld is the log directory whose own entry, in its parent, this
+	// eventLog has made durable, held open for the same reason: another
+	// process may remove the directory and make it again (the Python
+	// tools' makedirs does not sync the parent).
+	dirHeld *os.File
+	dirInfo fs.FileInfo
+	// ownSeq is the seq of the last state_transition line this eventLog
+	// appended and synced in the file held as synced, 0 if none: bytes it
+	// wrote itself, which recovery may trust (see settleLine).
+	ownSeq int64
 }
 
-// close releases the file held as synced.
+// wrote reports whether the file fi describes is the one held as synced
+// and this eventLog appended the line seq to it.
+func (l *eventLog) wrote(fi fs.FileInfo, seq int64) bool {
+	return l.ownSeq == seq && seq > 0 && l.syncedInfo != nil && os.SameFile(fi, l.syncedInfo)
+}
+
+// own records that a appended the line seq and synced it.
+func (l *eventLog) own(a *logAppender, seq int64) {
+	if l.syncedInfo != nil && os.SameFile(a.fi, l.syncedInfo) {
+		l.ownSeq = seq
+	}
+}
+
+// appendOwn is append, for the line seq (and the lines that go with it).
+func (l *eventLog) appendOwn(now time.Time, seq int64, lines ...[]byte) error {
+	if err := checkLines(filepath.Join(l.dir, LogFileName(now)), lines); err != nil {
+		return err
+	}
+	a, err := l.openAppender(now)
+	if err != nil {
+		return err
+	}
+	err = a.append(lines...)
+	if err == nil {
+		l.own(a, seq)
+	}
+	return errors.Join(err, a.close())
+}
+
+// close releases the files held as synced.
 func (l *eventLog) close() error {
+	err := l.closeSynced()
+	if l.dirHeld != nil {
+		if cerr := l.dirHeld.Close(); cerr != nil && err == nil {
+			err = pathErr("close log dir", l.dir, cerr)
+		}
+		l.dirHeld, l.dirInfo = nil, nil
+	}
+	return err
+}
+
+// closeSynced releases the file held as synced.
+func (l *eventLog) closeSynced() error {
 	if l.synced == nil {
 		return nil
 	}
 	err := l.synced.Close()
-	l.synced, l.syncedInfo = nil, nil
+	l.synced, l.syncedInfo, l.ownSeq = nil, nil, 0
 	if err != nil {
 		return pathErr("close log", l.dir, err)
 	}
+	return nil
+}
+
+// syncOwnEntry makes the log directory's entry in its parent durable, once
+// per directory: a directory made (again) by another process may lack it.
+// An error is a failed sync or a directory that cannot be opened.
+func (l *eventLog) syncOwnEntry() error {
+	d, err := os.OpenFile(l.dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return pathErr("open log dir", l.dir, err)
+	}
+	fi, err := d.Stat()
+	if err == nil && l.dirInfo != nil && os.SameFile(fi, l.dirInfo) {
+		err = d.Close()
+		if err != nil {
+			return pathErr("close log dir", l.dir, err)
+		}
+		return nil
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(l.dir))
+	} else {
+		err = pathErr("stat log dir", l.dir, err)
+	}
+	if err != nil {
+		return errors.Join(err, d.Close())
+	}
+	if l.dirHeld != nil {
+		if err := l.dirHeld.Close(); err != nil {
+			return errors.Join(pathErr("close log dir", l.dir, err), d.Close())
+		}
+	}
+	l.dirHeld, l.dirInfo = d, fi
 	return nil
 }
 
@@ -473,6 +557,9 @@ type logAppender struct {
 	fi   fs.FileInfo // when opened
 	path string
 	size int64 // when opened
+	// pad starts the append in a block the file does not have yet: see
+	// relocate.
+	pad bool
 }
 
 // openAppender opens (creating it and the log directory as needed) and
@@ -490,8 +577,11 @@ func (l *eventLog) openAppender(now time.Time) (*logAppender, error) {
 
 // append writes each line, one write per line, then syncs the file, and the
 // directory too when the file is new. A torn last line left by a crash is
-// ended first so that no record is glued onto it. Errors are *fs.PathError
-// values naming the file.
+// ended first so that no record is glued onto it. Once synced, the path
+// must still name the file written: one removed or renamed meanwhile (by
+// hand, by logrotate; a rotation waits for the flock) holds the lines in an
+// inode no log file name names, so they are appended again to the file
+// the path names now. Errors are *fs.PathError values naming the file.
 func (a *logAppender) append(lines ...[]byte) error {
 	if err := checkLines(a.path, lines); err != nil {
 		return err
@@ -499,8 +589,37 @@ func (a *logAppender) append(lines ...[]byte) error {
 	if len(lines) == 0 {
 		return nil
 	}
+	for attempt := 1; ; attempt++ {
+		if err := a.write(lines); err != nil {
+			return err
+		}
+		named, err := a.named()
+		if err != nil {
+			return err
+		}
+		if named {
+			break
+		}
+		if attempt == logOpenAttempts {
+			return &fs.PathError{Op: "write log", Path: a.path, Err: errors.New("removed or replaced again and again while lines were appended to it")}
+		}
+		if err := a.reopen(); err != nil {
+			return err
+		}
+	}
+	return a.syncEntry()
+}
+
+// write appends lines to the open file and syncs it.
+func (a *logAppender) write(lines [][]byte) error {
 	var buf []byte
-	if a.size > 0 {
+	if a.pad {
+		fi, err := a.f.Stat()
+		if err != nil {
+			return pathErr("stat log", a.path, err)
+		}
+		buf = padding(fi)
+	} else if a.size > 0 {
 		var last [1]byte
 		if _, err := a.f.ReadAt(last[:], a.size-1); err != nil {
 			return pathErr("read log", a.path, err)
@@ -525,11 +644,60 @@ func (a *logAppender) append(lines ...[]byte) error {
 	if err := hook(stepLogSync); err != nil {
 		return pathErr("sync log", a.path, err)
 	}
+	return nil
+}
+
+// padding is the newlines that take an append to a file like fi to the
+// start of a new block, and one more: if the blocks before it are lost
+// (zeros after a failed writeback), that newline still ends their line.
+func padding(fi fs.FileInfo) []byte {
+	blk := int64(4096)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Blksize >= 512 && st.Blksize <= 1<<20 {
+		blk = int64(st.Blksize)
+	}
+	n := (blk-fi.Size()%blk)%blk + 1
+	return bytes.Repeat([]byte{'\n'}, int(n))
+}
+
+// named reports whether the path still names the open file.
+func (a *logAppender) named() (bool, error) {
+	fi, err := os.Lstat(a.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, pathErr("stat log", a.path, err)
+	}
+	return os.SameFile(fi, a.fi), nil
+}
+
+// reopen closes the file, which the path no longer names, and opens and
+// locks the one it names now, creating it if need be.
+func (a *logAppender) reopen() error {
+	if err := a.close(); err != nil {
+		return err
+	}
+	f, fi, err := a.log.open(a.path)
+	if err != nil {
+		a.f = nil
+		return err
+	}
+	a.f, a.fi, a.size = f, fi, fi.Size()
+	return nil
+}
+
+// syncEntry makes the directory entry of the file written durable, the
+// first time this eventLog appends to that file.
+func (a *logAppender) syncEntry() error {
 	if a.size > 0 && a.log.syncedInfo != nil && os.SameFile(a.fi, a.log.syncedInfo) {
 		return nil
 	}
-	// A new directory entry is not durable until its directory is synced.
+	// A new directory entry is not durable until its directory is synced,
+	// nor the directory's own entry until its parent is.
 	if err := syncDir(a.log.dir); err != nil {
+		return err
+	}
+	if err := a.log.syncOwnEntry(); err != nil {
 		return err
 	}
 	// Hold the file (a descriptor of its own, without the flock) as the
@@ -541,7 +709,7 @@ func (a *logAppender) append(lines ...[]byte) error {
 	if fi, err := held.Stat(); err != nil || !os.SameFile(fi, a.fi) {
 		return held.Close()
 	}
-	if err := a.log.close(); err != nil {
+	if err := a.log.closeSynced(); err != nil {
 		return errors.Join(err, held.Close())
 	}
 	a.log.synced, a.log.syncedInfo = held, a.fi
@@ -561,7 +729,12 @@ func checkLines(path string, lines [][]byte) error {
 
 // close releases the file and its flock.
 func (a *logAppender) close() error {
-	if err := a.f.Close(); err != nil {
+	if a.f == nil {
+		return nil // a reopen failed
+	}
+	f := a.f
+	a.f = nil
+	if err := f.Close(); err != nil {
 		return pathErr("close log", a.path, err)
 	}
 	return nil

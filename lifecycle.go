@@ -27,6 +27,7 @@ type Machine struct {
 
 	// Guarded by sem.
 	tidied     bool       // stale temporary state files removed
+	seqRead    bool       // the log's highest seq was read during this call, under the lock
 	rotatedDay int64      // the UTC day (since the epoch) whose rotation has run
 	known      knownState // the state file's content as last read or written
 	buf        []byte     // for reading the state file
@@ -98,7 +99,9 @@ func New(dir string, opts ...Option) (*Machine, error) {
 	default:
 		// A corrupt state file is not New's failure: the Machine can still
 		// report it, and every dispatch will, until an operator mends it.
-		if _, err := m.prepare(cfg.clock()); err != nil && !errors.Is(err, ErrCorruptState) {
+		// Nor is a state file that writers without the lock keep replacing
+		// while it is rewritten: the first call reconciles it.
+		if _, err := m.prepare(cfg.clock()); err != nil && !errors.Is(err, ErrCorruptState) && !errors.Is(err, errStateChanged) {
 			return nil, errors.Join(err, lock.unlock(), lock.close())
 		}
 		if err := lock.unlock(); err != nil {
@@ -187,13 +190,20 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, guards func
 		// is owed should a crash come between the two. See doc.go.
 		log, err := m.log.openAppender(now)
 		if err != nil {
+			if isSyncError(err) {
+				return m.write(err) // the log directory made, its entry maybe not
+			}
 			return err
 		}
 		if err := m.save(next); err != nil {
 			return errors.Join(err, log.close())
 		}
 		lt := next.LastTransition
-		if err := m.write(errors.Join(log.append(transitionLines(lt, next.ShadowRun)...), log.close())); err != nil {
+		err = log.append(transitionLines(lt, next.ShadowRun)...)
+		if err == nil {
+			m.log.own(log, lt.Seq)
+		}
+		if err := m.write(errors.Join(err, log.close())); err != nil {
 			return err
 		}
 		m.cfg.logger.Info("lifecycle transition", "from", lt.From, "to", lt.To,
@@ -423,9 +433,11 @@ func (m *Machine) write(err error) error {
 // its seq from the log when it was read, and another process may have
 // logged transitions since (a reset file can stay unchanged while other
 // Machines write, then go again), so the log is read again before the seq
-// is written down. Ticks on such a file read the log only once.
+// is written down. Ticks on such a file read the log only once, and a call
+// that read it when it met the file (reconcile) does not read it again:
+// under the lock no other Machine logs a seq.
 func (m *Machine) settle(rec *Record) error {
-	if !m.known.reset {
+	if !m.known.reset || m.seqRead {
 		return nil
 	}
 	top, err := maxLoggedSeq(m.cfg.logDir)
@@ -454,6 +466,7 @@ func (m *Machine) save(rec Record) error {
 // the temporary files a crash left; once a UTC day after rotating old log
 // files.
 func (m *Machine) prepare(now time.Time) (Record, error) {
+	m.seqRead = false
 	if !m.tidied {
 		if err := removeStaleTemps(m.cfg.statePath); err != nil {
 			return Record{}, err
@@ -515,15 +528,19 @@ func (m *Machine) load(now time.Time) (Record, error) {
 				m.known = knownState{}
 				return Record{}, &fs.PathError{Op: "load state", Path: m.cfg.statePath, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
 			}
-			// Another writer's file may not be durable yet (a dispatch
-			// killed between its rename and its directory sync; a Python
-			// tool, which does not sync the directory): make it so before
-			// anything is based on it, a log line or an acknowledgement.
-			// Gone meanwhile (a writer without the lock replaced or removed
-			// it): read what is there now.
-			err := syncFileAndDir(m.cfg.statePath)
-			if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+			// Another writer's file may not be durable (a dispatch killed
+			// before its syncs, or whose sync failed; a Python tool, which
+			// does not sync the directory): write it again, as it is,
+			// before anything is based on it, a log line or an
+			// acknowledgement. Replaced or removed meanwhile (by a writer
+			// without the lock): read what is there now.
+			err := rewriteState(m.cfg.statePath, data)
+			if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, errStateChanged)) && attempt < 5 {
 				continue
+			}
+			if errors.Is(err, errStateChanged) {
+				m.known = knownState{}
+				return Record{}, err // nothing written
 			}
 			if err := m.write(err); err != nil {
 				return Record{}, err

@@ -8,9 +8,9 @@ import (
 )
 
 // scanBackward calls fn with each line of f, the last first, without its
-// newline, until fn returns false. Lines longer than maxLogLine are skipped,
+// newline, and the offset where it starts, until fn returns false. Lines longer than maxLogLine are skipped,
 // so memory stays bounded whatever the file holds.
-func scanBackward(f *os.File, fn func(line []byte) bool) error {
+func scanBackward(f *os.File, fn func(line []byte, off int64) bool) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -33,7 +33,7 @@ func scanBackward(f *os.File, fn func(line []byte) bool) error {
 				break
 			}
 			line := data[i+1 : end]
-			if !long && len(line) > 0 && len(line) <= maxLogLine && !fn(line) {
+			if !long && len(line) > 0 && len(line) <= maxLogLine && !fn(line, pos+int64(i)+1) {
 				return nil
 			}
 			end, long = i, false
@@ -44,7 +44,7 @@ func scanBackward(f *os.File, fn func(line []byte) bool) error {
 		}
 	}
 	if !long && len(carry) > 0 && len(carry) <= maxLogLine {
-		fn(carry)
+		fn(carry, 0)
 	}
 	return nil
 }

@@ -43,7 +43,8 @@ func TestScanBackward(t *testing.T) {
 			require.NoError(t, err)
 			defer f.Close()
 			var got []string
-			require.NoError(t, scanBackward(f, func(line []byte) bool {
+			require.NoError(t, scanBackward(f, func(line []byte, off int64) bool {
+				require.Equal(t, tt.data[off:off+int64(len(line))], string(line), "the line's offset")
 				got = append(got, string(bytes.Clone(line)))
 				return true
 			}))
@@ -57,7 +58,7 @@ func TestScanBackward(t *testing.T) {
 		require.NoError(t, err)
 		defer f.Close()
 		var got []string
-		require.NoError(t, scanBackward(f, func(line []byte) bool {
+		require.NoError(t, scanBackward(f, func(line []byte, _ int64) bool {
 			got = append(got, string(line))
 			return len(got) < 2
 		}))
