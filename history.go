@@ -3,11 +3,9 @@
 package lifecycle
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"time"
 )
 
@@ -387,7 +385,7 @@ func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
 	q := LogQuery{Kind: "state_transition", OnMalformed: h.OnMalformed}
 	var n int64
 	logSt, err := ReadLog(h.Dir, q, func(e LogEntry) error {
-		tr, hasSeq, err := parseHistTransition(e)
+		tr, hasSeq, err := parseTransitionLine(e)
 		if err != nil {
 			st.Invalid++
 			if h.OnMalformed != nil {
@@ -404,84 +402,6 @@ func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
 		err = release(true)
 	}
 	return st, err
-}
-
-// parseHistTransition reads the transition of a state_transition entry,
-// and whether it has a seq. Like ReadLog it reads the line's members in
-// place (ReadLog has checked that the line is a JSON object), a repeated
-// key's last value counting, as Python reads them.
-func parseHistTransition(e LogEntry) (Transition, bool, error) {
-	var from, to, trigger, seq []byte
-	members(e.Raw, func(key, value []byte) {
-		switch {
-		case keyIs(key, "from"):
-			from = value
-		case keyIs(key, "to"):
-			to = value
-		case keyIs(key, "trigger"):
-			trigger = value
-		case keyIs(key, "seq"):
-			seq = value
-		}
-	})
-	if e.Time.IsZero() {
-		// Span and Moment keep the zero time for "unknown".
-		return Transition{}, false, errors.New(`state_transition line: "ts" is the zero time, 0001-01-01T00:00:00Z`)
-	}
-	tr := Transition{Time: e.Time}
-	var ok [3]bool
-	for i, f := range []struct {
-		raw []byte
-		out *string
-	}{{from, (*string)(&tr.From)}, {to, (*string)(&tr.To)}, {trigger, (*string)(&tr.Event)}} {
-		*f.out, ok[i] = histName(f.raw)
-	}
-	switch {
-	case !ok[0] || !ok[1] || !ok[2]:
-		return Transition{}, false, errors.New(`state_transition line: "from", "to" and "trigger" must be strings`)
-	case tr.From == "":
-		return Transition{}, false, errors.New(`state_transition line without a "from" state`)
-	case tr.To == "":
-		return Transition{}, false, errors.New(`state_transition line without a "to" state`)
-	}
-	if seq == nil || string(seq) == "null" {
-		return tr, false, nil
-	}
-	n, err := strconv.ParseInt(string(seq), 10, 64)
-	if err != nil || n < 1 {
-		return Transition{}, false, fmt.Errorf(`state_transition line: "seq" %s is not a positive integer`, seq)
-	}
-	tr.Seq = n
-	return tr, true, nil
-}
-
-// histNames are the names a transition line holds on most lines, returned
-// without allocating.
-var histNames = func() []string {
-	var names []string
-	for _, s := range States() {
-		names = append(names, string(s))
-	}
-	for _, ev := range Events() {
-		names = append(names, string(ev))
-	}
-	return names
-}()
-
-// histName reads a raw JSON string value; a missing value or null is "",
-// and ok; any other value is not ok.
-func histName(raw []byte) (string, bool) {
-	if raw == nil || string(raw) == "null" {
-		return "", true
-	}
-	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-		for _, n := range histNames {
-			if string(raw[1:len(raw)-1]) == n {
-				return n, true
-			}
-		}
-	}
-	return stringValue(raw)
 }
 
 // histItem is a transition held back by a histWindow.

@@ -3,7 +3,6 @@
 package lifecycle
 
 import (
-	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -115,16 +114,6 @@ func maxLoggedSeq(dir string) (int64, error) {
 // onWholeLogRead, when a test sets it, is called each time a Machine reads
 // the whole log; nil in production.
 var onWholeLogRead func()
-
-// lineSeq reads the seq of a state_transition line; ok is false when it has
-// none (the Python tools write those).
-func lineSeq(line []byte) (int64, bool) {
-	var t loggedTransition
-	if json.Unmarshal(line, &t) != nil || t.Seq == nil {
-		return 0, false
-	}
-	return *t.Seq, true
-}
 
 // hasSeq reports whether the log holds the state_transition line seq, which
 // was written (if at all) to the file of day's UTC day: its plain file, read
