@@ -3,6 +3,7 @@
 package lifecycle
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -15,7 +16,7 @@ var ErrNoHistory = errors.New("no state transition in the event log")
 
 // histWindowSize is how many transitions History holds back to put them in
 // order; it bounds History's memory whatever the size of the log.
-const histWindowSize = 4096
+var histWindowSize = 4096
 
 // History answers an operator's questions about the past from the event log
 // alone: what state the daemon was in at a given time, since when and after
@@ -26,14 +27,32 @@ const histWindowSize = 4096
 // follow each other, one or two) and, for Days, by the days a single span
 // covers, not by the size of the log.
 //
-// Order. Log file names are not taken to be in write order: a wall clock
-// that steps back across midnight writes later transitions into an earlier
-// day's file. Transitions are ordered by their seq when both have one, and by
-// their time otherwise (the Python tools write lines without a seq); ties
-// keep the order they were read in. A transition that comes too late to be
-// put in its place (more than 4096 transitions after it, in read order), or
-// whose seq was already placed, is skipped and counted in
-// HistoryStats.Unordered.
+// Order. Transitions are put in one total order, which this library's
+// lines (with a seq, counting up as they are written) and the Python
+// tools' lines (without a seq, appended under the same lock to the file of
+// the same UTC day) both keep. The log is read as ReadLog reads it: days
+// oldest first, a day's rotated part before its plain file, each file's
+// lines in the order they were written. A transition with a seq goes by
+// its seq. One without a seq goes right after the transition with a seq
+// read last before it (after the others without a seq that follow that
+// one, in read order); those read before any seq come first. A seq read
+// again is a line written twice: the first line read is the transition,
+// the others are skipped and counted in HistoryStats.Unordered.
+//
+// So where each day's file was written after the days before it, the order
+// is the order the lines were written in, whatever times they carry. Where
+// a wall clock stepped back across midnight and wrote later transitions
+// into an earlier day's file, the transitions with a seq still go by seq,
+// and one without a seq still goes after the line with a seq before it in
+// its file; only one at the head of a file, before the file's first seq,
+// goes after the last seq of the files read before it, which may be later
+// than it was written. Log file names are not taken to be in write order.
+//
+// History holds back at most 4096 transitions to put them in order, so its
+// memory is bounded whatever the log holds. A transition whose place went
+// by before it was read (more than 4096 transitions ahead of it in read
+// order) is skipped and counted in Unordered, and so are the transitions
+// without a seq that follow it.
 //
 // Time. Each transition starts a span of its target state, which lasts until
 // the next transition. A transition logged earlier than the one before it (the
@@ -345,7 +364,7 @@ func (d *histDays) add(s Span) error {
 func (h History) spans(fn func(Span) error) (HistoryStats, error) {
 	var prev *Transition
 	var prevStart time.Time
-	st, err := h.transitions(func(tr Transition) error {
+	st, err := h.transitions(context.Background(), func(tr Transition) error {
 		t := &tr
 		start := tr.Time
 		if prev == nil {
@@ -366,13 +385,12 @@ func (h History) spans(fn func(Span) error) (HistoryStats, error) {
 }
 
 // transitions streams the log's transitions to fn in order (see History).
-func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
+func (h History) transitions(ctx context.Context, fn func(Transition) error) (HistoryStats, error) {
 	var st HistoryStats
-	w := &histWindow{}
+	w := &histWindow{held: map[int64]bool{}}
 	release := func(final bool) error {
 		for {
-			tr, ok, skipped := w.pop(final)
-			st.Unordered += skipped
+			tr, ok := w.pop(final)
 			if !ok {
 				return nil
 			}
@@ -383,7 +401,9 @@ func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
 		}
 	}
 	q := LogQuery{Kind: "state_transition", OnMalformed: h.OnMalformed}
-	var n int64
+	if ctx.Done() != nil {
+		q.ctx = ctx
+	}
 	logSt, err := ReadLog(h.Dir, q, func(e LogEntry) error {
 		tr, hasSeq, err := parseTransitionLine(e)
 		if err != nil {
@@ -393,8 +413,10 @@ func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
 			}
 			return nil
 		}
-		n++
-		w.push(histItem{tr: tr, hasSeq: hasSeq, n: n})
+		if !w.push(tr, hasSeq) {
+			st.Unordered++
+			return nil
+		}
 		return release(false)
 	})
 	st.Log = logSt
@@ -406,36 +428,68 @@ func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
 
 // histItem is a transition held back by a histWindow.
 type histItem struct {
-	tr     Transition
-	hasSeq bool
-	n      int64 // read order
+	tr Transition
+	// seq is the transition's seq or, for one without (follows), the seq
+	// of the transition it follows: 0 for those read before any seq.
+	seq     int64
+	follows bool
+	n       int64 // read order
 }
 
-// before orders transitions: by seq when both have one, else by time; then
-// in read order.
+// before is History's order: by seq, a transition without a seq after the
+// one it follows, and those by read order.
 func (a *histItem) before(b *histItem) bool {
-	if a.hasSeq && b.hasSeq {
-		if a.tr.Seq != b.tr.Seq {
-			return a.tr.Seq < b.tr.Seq
-		}
-	} else if !a.tr.Time.Equal(b.tr.Time) {
-		return a.tr.Time.Before(b.tr.Time)
+	if a.seq != b.seq {
+		return a.seq < b.seq
+	}
+	if a.follows != b.follows {
+		return !a.follows
 	}
 	return a.n < b.n
 }
 
-// histWindow puts transitions in order, holding back at most
-// histWindowSize of them. The least one goes as soon as it is known to be
-// next (its seq follows the last one's) or when the window is full.
+// histWindow puts transitions in History's order as they are read,
+// holding back at most histWindowSize of them. A transition goes as soon
+// as nothing read later can come before it: one with a seq when every seq
+// below it has gone and a seq was read after the one before it (so that no
+// more transitions without a seq can come to follow that one); one without
+// a seq when the one it follows has gone. When the window is full, the
+// least goes whatever comes later; what then comes too late for its place
+// is refused, with the transitions without a seq that follow it.
 type histWindow struct {
-	items    []histItem // a min-heap
-	last     histItem   // the last one that went
-	gone     bool       // whether one has gone
-	lastSeq  int64      // the seq of the last one with a seq that went; 0: none
-	seqsGone bool
+	items  []histItem     // a min-heap
+	held   map[int64]bool // the seqs in items
+	n      int64          // transitions read
+	anchor int64          // the seq read last, not read before; 0: none yet
+	done   int64          // every seq up to done has gone, or will be refused
+
+	overflowed bool // a transition went before its place was known
+	lost       bool // the seq read last was refused as too late
 }
 
-func (w *histWindow) push(it histItem) {
+// push adds a transition read. It reports false, refusing it, when its seq
+// has gone or is held already (a seq written twice), or when it comes too
+// late for its place.
+func (w *histWindow) push(tr Transition, hasSeq bool) bool {
+	w.n++
+	it := histItem{tr: tr, seq: tr.Seq, n: w.n}
+	if hasSeq {
+		switch {
+		case w.held[tr.Seq]:
+			return false // written twice
+		case tr.Seq <= w.done:
+			// Written twice, or, once the window has overflowed, too late:
+			// then so are the transitions without a seq that follow it.
+			w.lost = w.overflowed
+			return false
+		}
+		w.held[tr.Seq], w.anchor, w.lost = true, tr.Seq, false
+	} else {
+		if w.lost || w.anchor < w.done {
+			return false // the window went past its place
+		}
+		it.seq, it.follows = w.anchor, true
+	}
 	h := append(w.items, it)
 	for i := len(h) - 1; i > 0; {
 		p := (i - 1) / 2
@@ -446,6 +500,28 @@ func (w *histWindow) push(it histItem) {
 		i = p
 	}
 	w.items = h
+	return true
+}
+
+// pop returns the next transition in order if it may go now (final: the
+// log is read, everything may go).
+func (w *histWindow) pop(final bool) (Transition, bool) {
+	if len(w.items) == 0 {
+		return Transition{}, false
+	}
+	least := &w.items[0]
+	ready := least.follows && least.seq <= w.done ||
+		!least.follows && least.seq == w.done+1 && w.anchor != w.done
+	if !ready && !final && len(w.items) <= histWindowSize {
+		return Transition{}, false
+	}
+	w.overflowed = w.overflowed || !ready && !final
+	it := w.popLeast()
+	if !it.follows {
+		delete(w.held, it.seq)
+		w.done = max(w.done, it.seq)
+	}
+	return it.tr, true
 }
 
 // popLeast removes the least item from the heap and returns it.
@@ -454,6 +530,7 @@ func (w *histWindow) popLeast() histItem {
 	least := h[0]
 	n := len(h) - 1
 	h[0] = h[n]
+	h[n] = histItem{}
 	h = h[:n]
 	for i := 0; ; {
 		c := 2*i + 1
@@ -471,28 +548,4 @@ func (w *histWindow) popLeast() histItem {
 	}
 	w.items = h
 	return least
-}
-
-// pop returns the next transition in order if it may go now (final: the
-// log is read, everything may go), and how many it skipped on the way.
-func (w *histWindow) pop(final bool) (Transition, bool, int) {
-	skipped := 0
-	for len(w.items) > 0 {
-		least := &w.items[0]
-		next := least.hasSeq && least.tr.Seq == w.lastSeq+1
-		if !final && !next && len(w.items) <= histWindowSize {
-			break
-		}
-		it := w.popLeast()
-		if w.gone && it.before(&w.last) || it.hasSeq && w.seqsGone && it.tr.Seq <= w.lastSeq {
-			skipped++ // too late for its place, or its seq has gone already
-			continue
-		}
-		w.last, w.gone = it, true
-		if it.hasSeq {
-			w.lastSeq, w.seqsGone = it.tr.Seq, true
-		}
-		return it.tr, true, skipped
-	}
-	return Transition{}, false, skipped
 }

@@ -35,8 +35,9 @@ T is an RFC 3339 time (2026-11-25T22:45:32Z), a UTC date (2026-11-25,
 meaning its midnight) or a duration (2h, meaning that long ago).
 
 Transitions go in the order of their seq, not of the files' names (a clock
-stepped back across midnight writes into the previous day's file), and by
-time where a line has no seq (the Python tools'). A transition logged
+stepped back across midnight writes into the previous day's file); a line
+without a seq (the Python tools') goes right after the line with a seq read
+before it, where it was written among the others. A transition logged
 before the one preceding it counts from that one's time. Malformed lines,
 and state_transition lines without both states or with a bad seq, are
 skipped and reported on standard error, as by "log".
