@@ -24,8 +24,9 @@ var histWindowSize = 4096
 // its states over a period (Timeline). It streams the log with ReadLog, one
 // pass, in memory bounded by the number of transitions it holds back to put
 // them in order (at most 4096; in a log written by this library, whose seqs
-// follow each other, one or two) and, for Days, by the days a single span
-// covers, not by the size of the log.
+// follow each other, one or two), not by the size of the log or the length
+// of the period. Each method has a Context form whose read ends with its
+// context.
 //
 // Order. Transitions are put in one total order, which this library's
 // lines (with a seq, counting up as they are written) and the Python
@@ -137,9 +138,15 @@ var errHistSettled = errors.New("settled")
 // wrapping ErrNoHistory; a missing directory reads as such a log. Other
 // errors are ReadLog's.
 func (h History) StateAt(t time.Time) (Moment, error) {
+	return h.StateAtContext(context.Background(), t)
+}
+
+// StateAtContext is StateAt, its read ending with ctx: once ctx has ended
+// it reads no more lines and returns ctx's error.
+func (h History) StateAtContext(ctx context.Context, t time.Time) (Moment, error) {
 	m := Moment{At: t}
 	found := false
-	st, err := h.spans(func(s Span) error {
+	st, err := h.spans(ctx, func(s Span) error {
 		if s.contains(t) {
 			m.Span, found = s, true
 			return errHistSettled
@@ -166,6 +173,12 @@ func (h History) StateAt(t time.Time) (Moment, error) {
 //
 // An error from fn stops the read and is returned as it is.
 func (h History) Timeline(since, until time.Time, fn func(Span) error) (HistoryStats, error) {
+	return h.TimelineContext(context.Background(), since, until, fn)
+}
+
+// TimelineContext is Timeline, its read ending with ctx: once ctx has ended
+// it reads no more lines and returns ctx's error.
+func (h History) TimelineContext(ctx context.Context, since, until time.Time, fn func(Span) error) (HistoryStats, error) {
 	if until.IsZero() {
 		until = time.Now()
 	}
@@ -173,13 +186,13 @@ func (h History) Timeline(since, until time.Time, fn func(Span) error) (HistoryS
 		return HistoryStats{}, fmt.Errorf("history of %s: the period's start %s is not before its end %s",
 			h.Dir, FormatTimestamp(since), FormatTimestamp(until))
 	}
-	return h.clipped(since, until, fn)
+	return h.clipped(ctx, since, until, fn)
 }
 
 // clipped streams the spans of [since, until) as Timeline documents; since
 // is set from the first transition when zero.
-func (h History) clipped(since, until time.Time, fn func(Span) error) (HistoryStats, error) {
-	st, err := h.spans(func(s Span) error {
+func (h History) clipped(ctx context.Context, since, until time.Time, fn func(Span) error) (HistoryStats, error) {
+	st, err := h.spans(ctx, func(s Span) error {
 		if since.IsZero() { // the span before the log: the period starts after it
 			since = s.End
 		}
@@ -231,10 +244,18 @@ type DaySummary struct {
 // until), oldest first, days without a transition included. A zero since
 // starts the period at the UTC midnight before the log's first transition; a
 // zero until ends it now. A log without a transition then gives no day; with
-// a since, it gives days whose whole time is BeforeLog.
+// a since, it gives days whose whole time is BeforeLog. Days are counted on
+// the calendar, so a period of any length, centuries included, gives each
+// of its days, one at a time: memory does not grow with the period.
 //
 // An error from fn stops the read and is returned as it is.
 func (h History) Days(since, until time.Time, fn func(DaySummary) error) (HistoryStats, error) {
+	return h.DaysContext(context.Background(), since, until, fn)
+}
+
+// DaysContext is Days, its read ending with ctx: once ctx has ended it reads
+// no more lines, sums no more days, and returns ctx's error.
+func (h History) DaysContext(ctx context.Context, since, until time.Time, fn func(DaySummary) error) (HistoryStats, error) {
 	if until.IsZero() {
 		until = time.Now()
 	}
@@ -242,11 +263,11 @@ func (h History) Days(since, until time.Time, fn func(DaySummary) error) (Histor
 		return HistoryStats{}, fmt.Errorf("history of %s: the period's start %s is not before its end %s",
 			h.Dir, FormatTimestamp(since), FormatTimestamp(until))
 	}
-	d := &histDays{until: until, emit: fn}
+	d := &histDays{ctx: ctx, until: until, emit: fn}
 	if !since.IsZero() {
 		d.begin(since)
 	}
-	st, err := h.spans(func(s Span) error {
+	st, err := h.spans(ctx, func(s Span) error {
 		if d.since.IsZero() {
 			d.begin(histDay(s.End)) // s is the span before the log
 		}
@@ -272,6 +293,7 @@ func (h History) Days(since, until time.Time, fn func(DaySummary) error) (Histor
 // histDays sums spans into the days of [since, until), and hands each day to
 // emit once no later span can change it.
 type histDays struct {
+	ctx          context.Context
 	since, until time.Time
 	emit         func(DaySummary) error
 	next         time.Time     // the midnight of the first day not yet emitted
@@ -288,7 +310,7 @@ func (d *histDays) begin(since time.Time) { d.since, d.next = since, histDay(sin
 // day returns the open summary of the day that holds t (at or after next),
 // opening it, and any day before it, as needed.
 func (d *histDays) day(t time.Time) *DaySummary {
-	i := max(int(histDay(t).Sub(d.next)/logDay), 0)
+	i := max(calendarDays(d.next, histDay(t)), 0)
 	for len(d.days) <= i {
 		day := d.next.AddDate(0, 0, len(d.days))
 		s := &DaySummary{Day: day, Start: day, End: day.AddDate(0, 0, 1), InState: map[State]time.Duration{}}
@@ -313,6 +335,9 @@ func (d *histDays) flush(t time.Time) error {
 		d.days[0] = nil
 		d.days = d.days[1:]
 		d.next = d.next.AddDate(0, 0, 1)
+		if err := d.ctx.Err(); err != nil {
+			return err
+		}
 		if err := d.emit(*s); err != nil {
 			return err
 		}
@@ -355,16 +380,28 @@ func (d *histDays) add(s Span) error {
 			day.InState[s.State] += stop.Sub(t)
 		}
 		t = stop
+		// No later span can change a day that ends by this span's end:
+		// emit it now, so that a span of many days holds one at a time.
+		if err := d.flush(t); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
+// calendarDays is the number of days from the UTC midnight a to the UTC
+// midnight b, counted in seconds since the epoch, which no period of
+// interest overflows (a time.Duration holds 292 years).
+func calendarDays(a, b time.Time) int {
+	return int((b.Unix() - a.Unix()) / (24 * 60 * 60))
+}
+
 // spans streams the timeline, unclipped: the span before the log's first
 // transition, then one span per transition, the last one open.
-func (h History) spans(fn func(Span) error) (HistoryStats, error) {
+func (h History) spans(ctx context.Context, fn func(Span) error) (HistoryStats, error) {
 	var prev *Transition
 	var prevStart time.Time
-	st, err := h.transitions(context.Background(), func(tr Transition) error {
+	st, err := h.transitions(ctx, func(tr Transition) error {
 		t := &tr
 		start := tr.Time
 		if prev == nil {

@@ -99,8 +99,27 @@ func WatchLogDir(dir string) WatchOption { return func(c *watchConfig) { c.logDi
 //     as in LoadState);
 //   - then, each time the file changes, one WatchTransition event for every
 //     transition since the record delivered before (read from the event log:
-//     the seq of the lines lies between the two records' transition_seq),
-//     oldest first, and then the new record as a WatchRecord event.
+//     the lines whose seq is above the highest transition_seq delivered
+//     before and at most the new record's), oldest first, and then the new
+//     record as a WatchRecord event.
+//
+// The transitions come from the log's lines with a seq, read as History
+// reads them (the first line of a seq written twice). The Python tools'
+// transitions, whose lines have no seq and leave transition_seq as it was,
+// show in the records alone.
+//
+// A record that rewinds is delivered as it is: no state file, a record
+// without a transition_seq (the default record a Python tool writes when it
+// finds none), or one below the highest transition_seq delivered (a file
+// restored from a backup). The next transition's seq will be above every
+// seq in the log, so the watch reads the whole log once, in constant
+// memory, for its highest seq, delivers the transitions it holds above the
+// highest delivered before, and from then on delivers those above it: after
+// a reset, the transitions made since, never the log's history again. (When
+// the log's highest seq is below the highest delivered, the log was made
+// anew, and the rewinding record's own last transition is delivered.) The
+// records without a transition_seq that follow (more of the Python tools')
+// rewind nothing more.
 //
 // Every record is whole: the state file is only ever replaced by rename, and
 // a record that does not load is never delivered. Changes that follow each
@@ -127,7 +146,8 @@ func WatchLogDir(dir string) WatchOption { return func(c *watchConfig) { c.logDi
 // start.
 //
 // The channel is closed when ctx ends, and the watch's goroutines have ended
-// by then or end at once. Watch itself fails, with an *fs.PathError, only
+// by then or end at once; a read of the log in progress stops before its
+// next line. Watch itself fails, with an *fs.PathError, only
 // when the state file's directory does not exist or is not a directory.
 func Watch(ctx context.Context, dir string, opts ...WatchOption) (<-chan WatchEvent, error) {
 	cfg := watchConfig{interval: DefaultPollInterval, table: defaultTable}
