@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,6 +43,10 @@ type LogQuery struct {
 	Since, Until time.Time           // Since <= ts < Until; zero means unbounded
 	Kind         string              // only entries whose "event" is Kind
 	OnMalformed  func(MalformedLine) // told of each skipped line
+
+	// ctx, if not nil, is checked before each line: a read of a long log
+	// stops, with ctx's error, soon after ctx ends.
+	ctx context.Context
 }
 
 // LogStats counts what ReadLog saw.
@@ -276,6 +281,11 @@ func readLogFileAt(f *os.File, path string, gz bool, start int64, q LogQuery, fn
 	}
 	lr := lineReader{r: bufio.NewReaderSize(src, logBufSize), off: start}
 	for {
+		if q.ctx != nil {
+			if err := q.ctx.Err(); err != nil {
+				return err
+			}
+		}
 		line, off, ended, long, err := lr.next()
 		if err == io.EOF {
 			return nil

@@ -3,11 +3,10 @@
 package lifecycle
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"time"
 )
 
@@ -17,7 +16,7 @@ var ErrNoHistory = errors.New("no state transition in the event log")
 
 // histWindowSize is how many transitions History holds back to put them in
 // order; it bounds History's memory whatever the size of the log.
-const histWindowSize = 4096
+var histWindowSize = 4096
 
 // History answers an operator's questions about the past from the event log
 // alone: what state the daemon was in at a given time, since when and after
@@ -25,17 +24,36 @@ const histWindowSize = 4096
 // its states over a period (Timeline). It streams the log with ReadLog, one
 // pass, in memory bounded by the number of transitions it holds back to put
 // them in order (at most 4096; in a log written by this library, whose seqs
-// follow each other, one or two) and, for Days, by the days a single span
-// covers, not by the size of the log.
+// follow each other, one or two), not by the size of the log or the length
+// of the period. Each method has a Context form whose read ends with its
+// context.
 //
-// Order. Log file names are not taken to be in write order: a wall clock
-// that steps back across midnight writes later transitions into an earlier
-// day's file. Transitions are ordered by their seq when both have one, and by
-// their time otherwise (the Python tools write lines without a seq); ties
-// keep the order they were read in. A transition that comes too late to be
-// put in its place (more than 4096 transitions after it, in read order), or
-// whose seq was already placed, is skipped and counted in
-// HistoryStats.Unordered.
+// Order. Transitions are put in one total order, which this library's
+// lines (with a seq, counting up as they are written) and the Python
+// tools' lines (without a seq, appended under the same lock to the file of
+// the same UTC day) both keep. The log is read as ReadLog reads it: days
+// oldest first, a day's rotated part before its plain file, each file's
+// lines in the order they were written. A transition with a seq goes by
+// its seq. One without a seq goes right after the transition with a seq
+// read last before it (after the others without a seq that follow that
+// one, in read order); those read before any seq come first. A seq read
+// again is a line written twice: the first line read is the transition,
+// the others are skipped and counted in HistoryStats.Unordered.
+//
+// So where each day's file was written after the days before it, the order
+// is the order the lines were written in, whatever times they carry. Where
+// a wall clock stepped back across midnight and wrote later transitions
+// into an earlier day's file, the transitions with a seq still go by seq,
+// and one without a seq still goes after the line with a seq before it in
+// its file; only one at the head of a file, before the file's first seq,
+// goes after the last seq of the files read before it, which may be later
+// than it was written. Log file names are not taken to be in write order.
+//
+// History holds back at most 4096 transitions to put them in order, so its
+// memory is bounded whatever the log holds. A transition whose place went
+// by before it was read (more than 4096 transitions ahead of it in read
+// order) is skipped and counted in Unordered, and so are the transitions
+// without a seq that follow it.
 //
 // Time. Each transition starts a span of its target state, which lasts until
 // the next transition. A transition logged earlier than the one before it (the
@@ -120,9 +138,15 @@ var errHistSettled = errors.New("settled")
 // wrapping ErrNoHistory; a missing directory reads as such a log. Other
 // errors are ReadLog's.
 func (h History) StateAt(t time.Time) (Moment, error) {
+	return h.StateAtContext(context.Background(), t)
+}
+
+// StateAtContext is StateAt, its read ending with ctx: once ctx has ended
+// it reads no more lines and returns ctx's error.
+func (h History) StateAtContext(ctx context.Context, t time.Time) (Moment, error) {
 	m := Moment{At: t}
 	found := false
-	st, err := h.spans(func(s Span) error {
+	st, err := h.spans(ctx, func(s Span) error {
 		if s.contains(t) {
 			m.Span, found = s, true
 			return errHistSettled
@@ -149,6 +173,12 @@ func (h History) StateAt(t time.Time) (Moment, error) {
 //
 // An error from fn stops the read and is returned as it is.
 func (h History) Timeline(since, until time.Time, fn func(Span) error) (HistoryStats, error) {
+	return h.TimelineContext(context.Background(), since, until, fn)
+}
+
+// TimelineContext is Timeline, its read ending with ctx: once ctx has ended
+// it reads no more lines and returns ctx's error.
+func (h History) TimelineContext(ctx context.Context, since, until time.Time, fn func(Span) error) (HistoryStats, error) {
 	if until.IsZero() {
 		until = time.Now()
 	}
@@ -156,13 +186,13 @@ func (h History) Timeline(since, until time.Time, fn func(Span) error) (HistoryS
 		return HistoryStats{}, fmt.Errorf("history of %s: the period's start %s is not before its end %s",
 			h.Dir, FormatTimestamp(since), FormatTimestamp(until))
 	}
-	return h.clipped(since, until, fn)
+	return h.clipped(ctx, since, until, fn)
 }
 
 // clipped streams the spans of [since, until) as Timeline documents; since
 // is set from the first transition when zero.
-func (h History) clipped(since, until time.Time, fn func(Span) error) (HistoryStats, error) {
-	st, err := h.spans(func(s Span) error {
+func (h History) clipped(ctx context.Context, since, until time.Time, fn func(Span) error) (HistoryStats, error) {
+	st, err := h.spans(ctx, func(s Span) error {
 		if since.IsZero() { // the span before the log: the period starts after it
 			since = s.End
 		}
@@ -214,10 +244,18 @@ type DaySummary struct {
 // until), oldest first, days without a transition included. A zero since
 // starts the period at the UTC midnight before the log's first transition; a
 // zero until ends it now. A log without a transition then gives no day; with
-// a since, it gives days whose whole time is BeforeLog.
+// a since, it gives days whose whole time is BeforeLog. Days are counted on
+// the calendar, so a period of any length, centuries included, gives each
+// of its days, one at a time: memory does not grow with the period.
 //
 // An error from fn stops the read and is returned as it is.
 func (h History) Days(since, until time.Time, fn func(DaySummary) error) (HistoryStats, error) {
+	return h.DaysContext(context.Background(), since, until, fn)
+}
+
+// DaysContext is Days, its read ending with ctx: once ctx has ended it reads
+// no more lines, sums no more days, and returns ctx's error.
+func (h History) DaysContext(ctx context.Context, since, until time.Time, fn func(DaySummary) error) (HistoryStats, error) {
 	if until.IsZero() {
 		until = time.Now()
 	}
@@ -225,11 +263,11 @@ func (h History) Days(since, until time.Time, fn func(DaySummary) error) (Histor
 		return HistoryStats{}, fmt.Errorf("history of %s: the period's start %s is not before its end %s",
 			h.Dir, FormatTimestamp(since), FormatTimestamp(until))
 	}
-	d := &histDays{until: until, emit: fn}
+	d := &histDays{ctx: ctx, until: until, emit: fn}
 	if !since.IsZero() {
 		d.begin(since)
 	}
-	st, err := h.spans(func(s Span) error {
+	st, err := h.spans(ctx, func(s Span) error {
 		if d.since.IsZero() {
 			d.begin(histDay(s.End)) // s is the span before the log
 		}
@@ -255,6 +293,7 @@ func (h History) Days(since, until time.Time, fn func(DaySummary) error) (Histor
 // histDays sums spans into the days of [since, until), and hands each day to
 // emit once no later span can change it.
 type histDays struct {
+	ctx          context.Context
 	since, until time.Time
 	emit         func(DaySummary) error
 	next         time.Time     // the midnight of the first day not yet emitted
@@ -271,7 +310,7 @@ func (d *histDays) begin(since time.Time) { d.since, d.next = since, histDay(sin
 // day returns the open summary of the day that holds t (at or after next),
 // opening it, and any day before it, as needed.
 func (d *histDays) day(t time.Time) *DaySummary {
-	i := max(int(histDay(t).Sub(d.next)/logDay), 0)
+	i := max(calendarDays(d.next, histDay(t)), 0)
 	for len(d.days) <= i {
 		day := d.next.AddDate(0, 0, len(d.days))
 		s := &DaySummary{Day: day, Start: day, End: day.AddDate(0, 0, 1), InState: map[State]time.Duration{}}
@@ -296,6 +335,9 @@ func (d *histDays) flush(t time.Time) error {
 		d.days[0] = nil
 		d.days = d.days[1:]
 		d.next = d.next.AddDate(0, 0, 1)
+		if err := d.ctx.Err(); err != nil {
+			return err
+		}
 		if err := d.emit(*s); err != nil {
 			return err
 		}
@@ -338,16 +380,28 @@ func (d *histDays) add(s Span) error {
 			day.InState[s.State] += stop.Sub(t)
 		}
 		t = stop
+		// No later span can change a day that ends by this span's end:
+		// emit it now, so that a span of many days holds one at a time.
+		if err := d.flush(t); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
+// calendarDays is the number of days from the UTC midnight a to the UTC
+// midnight b, counted in seconds since the epoch, which no period of
+// interest overflows (a time.Duration holds 292 years).
+func calendarDays(a, b time.Time) int {
+	return int((b.Unix() - a.Unix()) / (24 * 60 * 60))
+}
+
 // spans streams the timeline, unclipped: the span before the log's first
 // transition, then one span per transition, the last one open.
-func (h History) spans(fn func(Span) error) (HistoryStats, error) {
+func (h History) spans(ctx context.Context, fn func(Span) error) (HistoryStats, error) {
 	var prev *Transition
 	var prevStart time.Time
-	st, err := h.transitions(func(tr Transition) error {
+	st, err := h.transitions(ctx, func(tr Transition) error {
 		t := &tr
 		start := tr.Time
 		if prev == nil {
@@ -368,13 +422,12 @@ func (h History) spans(fn func(Span) error) (HistoryStats, error) {
 }
 
 // transitions streams the log's transitions to fn in order (see History).
-func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
+func (h History) transitions(ctx context.Context, fn func(Transition) error) (HistoryStats, error) {
 	var st HistoryStats
-	w := &histWindow{}
+	w := &histWindow{held: map[int64]bool{}}
 	release := func(final bool) error {
 		for {
-			tr, ok, skipped := w.pop(final)
-			st.Unordered += skipped
+			tr, ok := w.pop(final)
 			if !ok {
 				return nil
 			}
@@ -385,9 +438,11 @@ func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
 		}
 	}
 	q := LogQuery{Kind: "state_transition", OnMalformed: h.OnMalformed}
-	var n int64
+	if ctx.Done() != nil {
+		q.ctx = ctx
+	}
 	logSt, err := ReadLog(h.Dir, q, func(e LogEntry) error {
-		tr, hasSeq, err := parseHistTransition(e)
+		tr, hasSeq, err := parseTransitionLine(e)
 		if err != nil {
 			st.Invalid++
 			if h.OnMalformed != nil {
@@ -395,8 +450,10 @@ func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
 			}
 			return nil
 		}
-		n++
-		w.push(histItem{tr: tr, hasSeq: hasSeq, n: n})
+		if !w.push(tr, hasSeq) {
+			st.Unordered++
+			return nil
+		}
 		return release(false)
 	})
 	st.Log = logSt
@@ -406,116 +463,70 @@ func (h History) transitions(fn func(Transition) error) (HistoryStats, error) {
 	return st, err
 }
 
-// parseHistTransition reads the transition of a state_transition entry,
-// and whether it has a seq. Like ReadLog it reads the line's members in
-// place (ReadLog has checked that the line is a JSON object), a repeated
-// key's last value counting, as Python reads them.
-func parseHistTransition(e LogEntry) (Transition, bool, error) {
-	var from, to, trigger, seq []byte
-	members(e.Raw, func(key, value []byte) {
-		switch {
-		case keyIs(key, "from"):
-			from = value
-		case keyIs(key, "to"):
-			to = value
-		case keyIs(key, "trigger"):
-			trigger = value
-		case keyIs(key, "seq"):
-			seq = value
-		}
-	})
-	if e.Time.IsZero() {
-		// Span and Moment keep the zero time for "unknown".
-		return Transition{}, false, errors.New(`state_transition line: "ts" is the zero time, 0001-01-01T00:00:00Z`)
-	}
-	tr := Transition{Time: e.Time}
-	var ok [3]bool
-	for i, f := range []struct {
-		raw []byte
-		out *string
-	}{{from, (*string)(&tr.From)}, {to, (*string)(&tr.To)}, {trigger, (*string)(&tr.Event)}} {
-		*f.out, ok[i] = histName(f.raw)
-	}
-	switch {
-	case !ok[0] || !ok[1] || !ok[2]:
-		return Transition{}, false, errors.New(`state_transition line: "from", "to" and "trigger" must be strings`)
-	case tr.From == "":
-		return Transition{}, false, errors.New(`state_transition line without a "from" state`)
-	case tr.To == "":
-		return Transition{}, false, errors.New(`state_transition line without a "to" state`)
-	}
-	if seq == nil || string(seq) == "null" {
-		return tr, false, nil
-	}
-	n, err := strconv.ParseInt(string(seq), 10, 64)
-	if err != nil || n < 1 {
-		return Transition{}, false, fmt.Errorf(`state_transition line: "seq" %s is not a positive integer`, seq)
-	}
-	tr.Seq = n
-	return tr, true, nil
-}
-
-// histNames are the names a transition line holds on most lines, returned
-// without allocating.
-var histNames = func() []string {
-	var names []string
-	for _, s := range States() {
-		names = append(names, string(s))
-	}
-	for _, ev := range Events() {
-		names = append(names, string(ev))
-	}
-	return names
-}()
-
-// histName reads a raw JSON string value; a missing value or null is "",
-// and ok; any other value is not ok.
-func histName(raw []byte) (string, bool) {
-	if raw == nil || string(raw) == "null" {
-		return "", true
-	}
-	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
-		for _, n := range histNames {
-			if string(raw[1:len(raw)-1]) == n {
-				return n, true
-			}
-		}
-	}
-	return stringValue(raw)
-}
-
 // histItem is a transition held back by a histWindow.
 type histItem struct {
-	tr     Transition
-	hasSeq bool
-	n      int64 // read order
+	tr Transition
+	// seq is the transition's seq or, for one without (follows), the seq
+	// of the transition it follows: 0 for those read before any seq.
+	seq     int64
+	follows bool
+	n       int64 // read order
 }
 
-// before orders transitions: by seq when both have one, else by time; then
-// in read order.
+// before is History's order: by seq, a transition without a seq after the
+// one it follows, and those by read order.
 func (a *histItem) before(b *histItem) bool {
-	if a.hasSeq && b.hasSeq {
-		if a.tr.Seq != b.tr.Seq {
-			return a.tr.Seq < b.tr.Seq
-		}
-	} else if !a.tr.Time.Equal(b.tr.Time) {
-		return a.tr.Time.Before(b.tr.Time)
+	if a.seq != b.seq {
+		return a.seq < b.seq
+	}
+	if a.follows != b.follows {
+		return !a.follows
 	}
 	return a.n < b.n
 }
 
-// histWindow puts transitions in order, holding back at most
-// histWindowSize of them. The least one goes as soon as it is known to be
-// next (its seq follows the last one's) or when the window is full.
+// histWindow puts transitions in History's order as they are read,
+// holding back at most histWindowSize of them. A transition goes as soon
+// as nothing read later can come before it: one with a seq when every seq
+// below it has gone and a seq was read after the one before it (so that no
+// more transitions without a seq can come to follow that one); one without
+// a seq when the one it follows has gone. When the window is full, the
+// least goes whatever comes later; what then comes too late for its place
+// is refused, with the transitions without a seq that follow it.
 type histWindow struct {
-	items    []histItem // a min-heap
-	last     histItem   // the last one that went
-	gone     bool       // whether one has gone
-	lastSeq  int64      // the seq of the last one with a seq that went; 0: none
-	seqsGone bool
+	items  []histItem     // a min-heap
+	held   map[int64]bool // the seqs in items
+	n      int64          // transitions read
+	anchor int64          // the seq read last, not read before; 0: none yet
+	done   int64          // every seq up to done has gone, or will be refused
+
+	overflowed bool // a transition went before its place was known
+	lost       bool // the seq read last was refused as too late
 }
 
-func (w *histWindow) push(it histItem) {
+// push adds a transition read. It reports false, refusing it, when its seq
+// has gone or is held already (a seq written twice), or when it comes too
+// late for its place.
+func (w *histWindow) push(tr Transition, hasSeq bool) bool {
+	w.n++
+	it := histItem{tr: tr, seq: tr.Seq, n: w.n}
+	if hasSeq {
+		switch {
+		case w.held[tr.Seq]:
+			return false // written twice
+		case tr.Seq <= w.done:
+			// Written twice, or, once the window has overflowed, too late:
+			// then so are the transitions without a seq that follow it.
+			w.lost = w.overflowed
+			return false
+		}
+		w.held[tr.Seq], w.anchor, w.lost = true, tr.Seq, false
+	} else {
+		if w.lost || w.anchor < w.done {
+			return false // the window went past its place
+		}
+		it.seq, it.follows = w.anchor, true
+	}
 	h := append(w.items, it)
 	for i := len(h) - 1; i > 0; {
 		p := (i - 1) / 2
@@ -526,6 +537,28 @@ func (w *histWindow) push(it histItem) {
 		i = p
 	}
 	w.items = h
+	return true
+}
+
+// pop returns the next transition in order if it may go now (final: the
+// log is read, everything may go).
+func (w *histWindow) pop(final bool) (Transition, bool) {
+	if len(w.items) == 0 {
+		return Transition{}, false
+	}
+	least := &w.items[0]
+	ready := least.follows && least.seq <= w.done ||
+		!least.follows && least.seq == w.done+1 && w.anchor != w.done
+	if !ready && !final && len(w.items) <= histWindowSize {
+		return Transition{}, false
+	}
+	w.overflowed = w.overflowed || !ready && !final
+	it := w.popLeast()
+	if !it.follows {
+		delete(w.held, it.seq)
+		w.done = max(w.done, it.seq)
+	}
+	return it.tr, true
 }
 
 // popLeast removes the least item from the heap and returns it.
@@ -534,6 +567,7 @@ func (w *histWindow) popLeast() histItem {
 	least := h[0]
 	n := len(h) - 1
 	h[0] = h[n]
+	h[n] = histItem{}
 	h = h[:n]
 	for i := 0; ; {
 		c := 2*i + 1
@@ -551,28 +585,4 @@ func (w *histWindow) popLeast() histItem {
 	}
 	w.items = h
 	return least
-}
-
-// pop returns the next transition in order if it may go now (final: the
-// log is read, everything may go), and how many it skipped on the way.
-func (w *histWindow) pop(final bool) (Transition, bool, int) {
-	skipped := 0
-	for len(w.items) > 0 {
-		least := &w.items[0]
-		next := least.hasSeq && least.tr.Seq == w.lastSeq+1
-		if !final && !next && len(w.items) <= histWindowSize {
-			break
-		}
-		it := w.popLeast()
-		if w.gone && it.before(&w.last) || it.hasSeq && w.seqsGone && it.tr.Seq <= w.lastSeq {
-			skipped++ // too late for its place, or its seq has gone already
-			continue
-		}
-		w.last, w.gone = it, true
-		if it.hasSeq {
-			w.lastSeq, w.seqsGone = it.tr.Seq, true
-		}
-		return it.tr, true, skipped
-	}
-	return Transition{}, false, skipped
 }

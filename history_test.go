@@ -123,8 +123,8 @@ func TestStateAt(t *testing.T) {
 			histTr(t, "26 00:00:10", "DROWSY", "WAKE", "heartbeat_refresh", 2),
 		},
 	})
-	// The Python tools write no seq: such lines go by time, even when a
-	// file has them out of order.
+	// The Python tools write no seq: such lines go in the order they were
+	// written, even when a clock set back gives them times out of order.
 	python := histDir(t, map[string][]string{
 		"2026-11-25": {
 			histTr(t, "25 10:00", "DROWSY", "WAKE", "heartbeat_refresh", 0),
@@ -145,8 +145,8 @@ func TestStateAt(t *testing.T) {
 		{"after the last transition: no end", dayLog, "27 12:00", moment{"WAKE", "26 06:00:00", "", "4", ""}},
 		{"clock stepped back: seq order", stepped, "26 00:05", moment{"DROWSY", "26 00:00:10", "", "3", ""}},
 		{"clock stepped back: before the step", stepped, "25 23:55", moment{"DROWSY", "25 23:50:00", "26 00:00:10", "1", "2"}},
-		{"no seq: time order", python, "25 09:30", moment{"DROWSY", "25 09:00:00", "25 10:00:00", "25 09:00:00", "25 10:00:00"}},
-		{"no seq: before", python, "25 08:00", moment{"WAKE", "", "25 09:00:00", "", "25 09:00:00"}},
+		{"no seq: write order", python, "25 09:30", moment{"DROWSY", "", "25 10:00:00", "", "25 10:00:00"}},
+		{"no seq: after the clock stepped back", python, "25 10:30", moment{"DROWSY", "25 10:00:00", "", "25 09:00:00", ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

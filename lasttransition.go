@@ -53,37 +53,47 @@ func appendMove(b []byte, t *Transition) []byte {
 }
 
 // decodeLastTransition reads a last_transition object: ts, from, to,
-// trigger and seq, all required. The states and the event are not checked
-// against a table: the record's current_state is, and a table may change.
+// trigger and seq, all required, their keys matching exactly (as Python
+// reads them; a repeated key's last value counts). The states and the event
+// are not checked against a table: the record's current_state is, and a
+// table may change.
 func decodeLastTransition(v json.RawMessage) (*Transition, error) {
-	var raw struct {
-		TS      *string         `json:"ts"`
-		From    *string         `json:"from"`
-		To      *string         `json:"to"`
-		Trigger *string         `json:"trigger"`
-		Seq     json.RawMessage `json:"seq"`
-	}
-	if err := json.Unmarshal(v, &raw); err != nil || len(v) == 0 || v[0] != '{' {
+	fields, ok := objectFields(v)
+	if !ok {
 		return nil, fmt.Errorf("want an object with ts, from, to, trigger and seq, found %s", abbrev(v))
 	}
-	for _, f := range [...]struct {
-		key string
-		v   *string
-	}{{"ts", raw.TS}, {"from", raw.From}, {"to", raw.To}, {"trigger", raw.Trigger}} {
-		if f.v == nil || *f.v == "" {
-			return nil, fmt.Errorf("%s: missing or empty", f.key)
+	var strs [4]string
+	var seq json.RawMessage
+	keys := [...]string{"ts", "from", "to", "trigger"}
+	for _, f := range fields {
+		if f.Key == "seq" {
+			seq = f.Value
+			continue
+		}
+		for i, k := range keys {
+			if f.Key == k {
+				strs[i] = ""
+				if json.Unmarshal(f.Value, &strs[i]) != nil {
+					return nil, fmt.Errorf("%s: want a string, found %s", k, abbrev(f.Value))
+				}
+			}
 		}
 	}
-	ts, err := ParseTimestamp(*raw.TS)
+	for i, k := range keys {
+		if strs[i] == "" {
+			return nil, fmt.Errorf("%s: missing or empty", k)
+		}
+	}
+	ts, err := ParseTimestamp(strs[0])
 	if err != nil {
 		return nil, fmt.Errorf("ts: %w", err)
 	}
-	t := &Transition{From: State(*raw.From), To: State(*raw.To), Event: Event(*raw.Trigger), Time: ts}
-	if raw.Seq == nil {
+	t := &Transition{From: State(strs[1]), To: State(strs[2]), Event: Event(strs[3]), Time: ts}
+	if seq == nil {
 		return nil, errors.New("seq: missing")
 	}
-	if err := counter(raw.Seq, &t.Seq); err != nil || t.Seq == 0 {
-		return nil, fmt.Errorf("seq: want a positive integer, found %s", abbrev(raw.Seq))
+	if err := counter(seq, &t.Seq); err != nil || t.Seq == 0 {
+		return nil, fmt.Errorf("seq: want a positive integer, found %s", abbrev(seq))
 	}
 	return t, nil
 }
@@ -119,12 +129,4 @@ func transitionLines(t *Transition, shadowRun bool) [][]byte {
 		lines = append(lines, shadowWarningLine(t.Time))
 	}
 	return lines
-}
-
-// loggedTransition is a state_transition line of the log.
-type loggedTransition struct {
-	From    State  `json:"from"`
-	To      State  `json:"to"`
-	Trigger Event  `json:"trigger"`
-	Seq     *int64 `json:"seq"` // absent in lines the Python tools write
 }

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -140,4 +142,111 @@ func valueEnd(b []byte, i int) int {
 		j++
 	}
 	return j
+}
+
+// parseTransitionLine reads the transition of a state_transition entry, and
+// whether it has a seq: every reader of transitions (History, StateAt,
+// Watch) reads them through it, so that they agree on every line. Like
+// ReadLog it reads the line's members in place (ReadLog has checked that
+// the line is a JSON object), keys matching exactly and a repeated key's
+// last value counting, as Python reads them. The states and the trigger are
+// any non-empty strings: a table may name other states, and a Python
+// dispatch given a reason writes it as the trigger.
+func parseTransitionLine(e LogEntry) (Transition, bool, error) {
+	var from, to, trigger, seq []byte
+	members(e.Raw, func(key, value []byte) {
+		switch {
+		case keyIs(key, "from"):
+			from = value
+		case keyIs(key, "to"):
+			to = value
+		case keyIs(key, "trigger"):
+			trigger = value
+		case keyIs(key, "seq"):
+			seq = value
+		}
+	})
+	if e.Time.IsZero() {
+		// Span and Moment keep the zero time for "unknown".
+		return Transition{}, false, errors.New(`state_transition line: "ts" is the zero time, 0001-01-01T00:00:00Z`)
+	}
+	tr := Transition{Time: e.Time}
+	var ok [3]bool
+	for i, f := range []struct {
+		raw []byte
+		out *string
+	}{{from, (*string)(&tr.From)}, {to, (*string)(&tr.To)}, {trigger, (*string)(&tr.Event)}} {
+		*f.out, ok[i] = transitionName(f.raw)
+	}
+	switch {
+	case !ok[0] || !ok[1] || !ok[2]:
+		return Transition{}, false, errors.New(`state_transition line: "from", "to" and "trigger" must be strings`)
+	case tr.From == "":
+		return Transition{}, false, errors.New(`state_transition line without a "from" state`)
+	case tr.To == "":
+		return Transition{}, false, errors.New(`state_transition line without a "to" state`)
+	}
+	n, has, err := seqValue(seq)
+	if err != nil {
+		return Transition{}, false, err
+	}
+	tr.Seq = n
+	return tr, has, nil
+}
+
+// seqValue reads a raw "seq" value: absent or null is no seq; anything but
+// a positive integer is an error.
+func seqValue(raw []byte) (int64, bool, error) {
+	if raw == nil || string(raw) == "null" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n < 1 {
+		return 0, false, fmt.Errorf(`state_transition line: "seq" %s is not a positive integer`, raw)
+	}
+	return n, true, nil
+}
+
+// lineSeq reads the seq of a state_transition line that ReadLog delivered
+// (or parseLogLine accepted); ok is false when it has none (the Python
+// tools write those) or one that is not a positive integer. Its key is
+// "seq" exactly, as for every other reader.
+func lineSeq(line []byte) (int64, bool) {
+	var seq []byte
+	members(line, func(key, value []byte) {
+		if keyIs(key, "seq") {
+			seq = value
+		}
+	})
+	n, ok, err := seqValue(seq)
+	return n, ok && err == nil
+}
+
+// transitionNames are the names a transition line holds on most lines,
+// returned without allocating.
+var transitionNames = func() []string {
+	var names []string
+	for _, s := range States() {
+		names = append(names, string(s))
+	}
+	for _, ev := range Events() {
+		names = append(names, string(ev))
+	}
+	return names
+}()
+
+// transitionName reads a raw JSON string value; a missing value or null is
+// "", and ok; any other value is not ok.
+func transitionName(raw []byte) (string, bool) {
+	if raw == nil || string(raw) == "null" {
+		return "", true
+	}
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		for _, n := range transitionNames {
+			if string(raw[1:len(raw)-1]) == n {
+				return n, true
+			}
+		}
+	}
+	return stringValue(raw)
 }

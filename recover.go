@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -247,24 +246,6 @@ func maxLoggedSeq(dir string) (int64, error) {
 // onWholeLogRead, when a test sets it, is called each time a Machine reads
 // the whole log; nil in production.
 var onWholeLogRead func()
-
-// lineSeq reads the seq of a state_transition line, which a reader has
-// checked is a JSON object; ok is false when it has none (the Python tools
-// write those). The key is "seq" exactly, its last value counting, as
-// Python's json reads it; the line is not decoded beyond its members.
-func lineSeq(line []byte) (int64, bool) {
-	var raw []byte
-	members(line, func(key, value []byte) {
-		if keyIs(key, "seq") {
-			raw = value
-		}
-	})
-	if len(raw) == 0 || raw[0] == '"' {
-		return 0, false
-	}
-	seq, err := strconv.ParseInt(string(raw), 10, 64)
-	return seq, err == nil
-}
 
 // lineFound is what settleLine found of a state_transition line.
 type lineFound struct {

@@ -3,6 +3,7 @@
 package lifecycle
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -98,8 +99,27 @@ func WatchLogDir(dir string) WatchOption { return func(c *watchConfig) { c.logDi
 //     as in LoadState);
 //   - then, each time the file changes, one WatchTransition event for every
 //     transition since the record delivered before (read from the event log:
-//     the seq of the lines lies between the two records' transition_seq),
-//     oldest first, and then the new record as a WatchRecord event.
+//     the lines whose seq is above the highest transition_seq delivered
+//     before and at most the new record's), oldest first, and then the new
+//     record as a WatchRecord event.
+//
+// The transitions come from the log's lines with a seq, read as History
+// reads them (the first line of a seq written twice). The Python tools'
+// transitions, whose lines have no seq and leave transition_seq as it was,
+// show in the records alone.
+//
+// A record that rewinds is delivered as it is: no state file, a record
+// without a transition_seq (the default record a Python tool writes when it
+// finds none), or one below the highest transition_seq delivered (a file
+// restored from a backup). The next transition's seq will be above every
+// seq in the log, so the watch reads the whole log once, in constant
+// memory, for its highest seq, delivers the transitions it holds above the
+// highest delivered before, and from then on delivers those above it: after
+// a reset, the transitions made since, never the log's history again. (When
+// the log's highest seq is below the highest delivered, the log was made
+// anew, and the rewinding record's own last transition is delivered.) The
+// records without a transition_seq that follow (more of the Python tools')
+// rewind nothing more.
 //
 // Every record is whole: the state file is only ever replaced by rename, and
 // a record that does not load is never delivered. Changes that follow each
@@ -126,7 +146,8 @@ func WatchLogDir(dir string) WatchOption { return func(c *watchConfig) { c.logDi
 // start.
 //
 // The channel is closed when ctx ends, and the watch's goroutines have ended
-// by then or end at once. Watch itself fails, with an *fs.PathError, only
+// by then or end at once; a read of the log in progress stops before its
+// next line. Watch itself fails, with an *fs.PathError, only
 // when the state file's directory does not exist or is not a directory.
 func Watch(ctx context.Context, dir string, opts ...WatchOption) (<-chan WatchEvent, error) {
 	cfg := watchConfig{interval: DefaultPollInterval, table: defaultTable}
@@ -174,10 +195,12 @@ type watcher struct {
 	queue []WatchEvent // what the last load found, not yet delivered
 
 	// What the consumer was last told about the state file.
-	delivered bool   // a record was delivered
-	last      Record // the last record delivered
-	missing   bool   // that record was the default one of a missing file
-	lastErr   string // the error delivered since, if any
+	delivered  bool   // a record was delivered
+	last       Record // the last record delivered
+	missing    bool   // that record was the default one of a missing file
+	lastErr    string // the error delivered since, if any
+	lastHasSeq bool   // that record's file held a transition_seq
+	mark       watchMark
 }
 
 // notify starts file notifications on the state file's directory.
@@ -226,7 +249,7 @@ func (w *watcher) run(ctx context.Context, out chan<- WatchEvent) {
 	for ctx.Err() == nil {
 		if dirty && len(w.queue) == 0 {
 			dirty = false
-			w.load()
+			w.load(ctx)
 			continue
 		}
 		var send chan<- WatchEvent
@@ -296,51 +319,148 @@ func (w *watcher) stop(out chan<- WatchEvent) {
 }
 
 // load reads the state file and queues what the consumer has not been told.
-func (w *watcher) load() {
-	rec, exists, err := loadState(w.statePath, time.Now, w.table)
-	switch {
-	case err != nil:
-		if msg := err.Error(); msg != w.lastErr {
-			w.lastErr = msg
-			w.report(err)
+func (w *watcher) load(ctx context.Context) {
+	for attempt := 1; ; attempt++ {
+		data, rec, exists, hasSeq, err := w.read()
+		switch {
+		case err != nil:
+			if msg := err.Error(); msg != w.lastErr {
+				w.lastErr = msg
+				w.report(err)
+			}
+			return
+		case !w.delivered || w.lastErr != "":
+		case !exists && w.missing, exists && !w.missing && rec.Equal(w.last):
+			return
 		}
-		return
-	case !w.delivered || w.lastErr != "":
-	case !exists && w.missing, exists && !w.missing && rec.Equal(w.last):
+		// A record that rewinds (a reset, a backup) is met once: the
+		// records that follow it with the same seq (more of the Python
+		// tools' records without one) rewind nothing more.
+		rewound := (!hasSeq || rec.TransitionSeq < w.mark.seq) &&
+			!(w.delivered && hasSeq == w.lastHasSeq && rec.TransitionSeq == w.last.TransitionSeq)
+		switch {
+		case rewound && attempt <= 3:
+			if !w.relearn(ctx, rec, hasSeq, data, exists) {
+				if ctx.Err() != nil {
+					return
+				}
+				continue // the file changed while the log was read
+			}
+		case hasSeq && (!w.mark.set || rec.TransitionSeq > w.mark.seq):
+			if w.mark.set {
+				w.queueTransitions(ctx, rec.TransitionSeq, rec.LastTransition)
+			}
+			w.mark = watchMark{seq: rec.TransitionSeq, since: rec.SinceTS, set: true}
+		}
+		if ctx.Err() != nil {
+			return // the watch is over; nothing more is delivered
+		}
+		w.delivered, w.last, w.lastHasSeq, w.missing, w.lastErr = true, rec, hasSeq, !exists, ""
+		w.queue = append(w.queue, WatchEvent{Kind: WatchRecord, Record: rec.Clone()})
 		return
 	}
-	if w.delivered && rec.TransitionSeq > w.last.TransitionSeq {
-		for _, t := range w.transitions(rec) {
-			w.queue = append(w.queue, WatchEvent{Kind: WatchTransition, Transition: t})
-		}
-	}
-	w.delivered, w.last, w.missing, w.lastErr = true, rec, !exists, ""
-	w.queue = append(w.queue, WatchEvent{Kind: WatchRecord, Record: rec.Clone()})
 }
 
-// transitions are those between the last record delivered and rec, in seq
-// order. The last one comes from rec itself (its last_transition), as the
-// state file is written before the log; the others from the log, first
-// from a day before the last record's since_ts on, then, should that miss
-// some (the clock was set back further), from the whole log.
-func (w *watcher) transitions(rec Record) []Transition {
-	upTo := rec.TransitionSeq
-	var last *Transition
-	if lt := rec.LastTransition; lt != nil && lt.Seq == upTo {
-		last, upTo = lt, upTo-1
+// read reads the state file: its bytes, its record (a missing file reads
+// as the default record, as in LoadState), and whether it holds a
+// transition_seq.
+func (w *watcher) read() (data []byte, rec Record, exists, hasSeq bool, err error) {
+	data, exists, err = readStateInto(w.statePath, nil, func([]byte) bool { return false })
+	switch {
+	case err != nil:
+		return nil, Record{}, exists, false, err
+	case !exists:
+		return nil, DefaultRecord(time.Now()), false, false, nil
+	}
+	rec, hasSeq, err = decodeRecordSeq(data, w.table)
+	if err != nil {
+		return nil, Record{}, true, false, &fs.PathError{Op: "load state", Path: w.statePath,
+			Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
+	}
+	return data, rec, true, hasSeq, nil
+}
+
+// watchMark is the highest seq the consumer knows to be past: the last
+// record's transition_seq, or the log's highest seq at a rewind. The
+// transitions delivered with a record are those above it: never the same
+// ones twice.
+type watchMark struct {
+	seq   int64
+	since time.Time // when it was made, as its record or log line says; zero: not known
+	set   bool
+}
+
+// relearn sets the mark from the log when the state file rewound: a reset
+// (no file, or a default record a Python tool wrote, without a
+// transition_seq), or a record below the mark (restored from a backup).
+// The next transition's seq will be above every seq in the log, so the
+// log's highest seq is what is past. The transitions the log holds above
+// the old mark were made since the record delivered before, and are
+// queued. A log whose highest seq is below the old mark was replaced (its
+// directory removed and made again): the record's own last transition is
+// all that is known to be new, and is queued. The log is read whole, once
+// per rewind, in constant memory, and the read stops when ctx ends. It
+// reports false when ctx ended or the file changed meanwhile (a transition
+// may have been made): load reads it again.
+func (w *watcher) relearn(ctx context.Context, rec Record, hasSeq bool, data []byte, exists bool) bool {
+	top, at, err := logTop(ctx, w.logDir)
+	if ctx.Err() != nil {
+		return false
+	}
+	if err != nil {
+		w.report(err) // learnt at the next rewind
+		return true
+	}
+	again, stillExists, err := readStateInto(w.statePath, nil, func([]byte) bool { return false })
+	if err != nil || stillExists != exists || !bytes.Equal(again, data) {
+		return false
+	}
+	lt := rec.LastTransition
+	switch {
+	case w.mark.set && top > w.mark.seq:
+		w.queueTransitions(ctx, top, nil)
+	case w.mark.set && hasSeq && top < w.mark.seq && lt != nil && lt.Seq == rec.TransitionSeq:
+		w.queue = append(w.queue, WatchEvent{Kind: WatchTransition, Transition: *lt})
+	}
+	w.mark = watchMark{seq: top, since: at, set: true}
+	if hasSeq && rec.TransitionSeq > top {
+		w.mark = watchMark{seq: rec.TransitionSeq, since: rec.SinceTS, set: true}
+	}
+	return true
+}
+
+// queueTransitions queues a WatchTransition event for each transition above
+// the mark up to upTo.
+func (w *watcher) queueTransitions(ctx context.Context, upTo int64, last *Transition) {
+	for _, t := range w.transitions(ctx, upTo, last) {
+		w.queue = append(w.queue, WatchEvent{Kind: WatchTransition, Transition: t})
+	}
+}
+
+// transitions are those above the mark up to upTo, in seq order. The last
+// one comes from last, a record's last_transition, when it is upTo's (the
+// state file is written before the log); the others from the log, first
+// from a day before the mark was made on, then, should that miss some (the
+// clock was set back further), from the whole log.
+func (w *watcher) transitions(ctx context.Context, upTo int64, last *Transition) []Transition {
+	if last != nil && last.Seq == upTo {
+		upTo--
+	} else {
+		last = nil
 	}
 	var ts []Transition
-	if upTo > w.last.TransitionSeq {
-		// A missing file's default record has a made-up since_ts: read the
-		// whole log.
+	if upTo > w.mark.seq {
 		var since time.Time
-		if !w.missing {
-			since = w.last.SinceTS.Add(-logDay)
+		if !w.mark.since.IsZero() {
+			since = w.mark.since.Add(-logDay)
 		}
 		var err error
-		ts, err = readTransitions(w.logDir, w.table, w.last.TransitionSeq, upTo, since)
-		if err != nil && !since.IsZero() {
-			ts, err = readTransitions(w.logDir, w.table, w.last.TransitionSeq, upTo, time.Time{})
+		ts, err = readTransitions(ctx, w.logDir, w.mark.seq, upTo, since)
+		if err != nil && ctx.Err() == nil && !since.IsZero() {
+			ts, err = readTransitions(ctx, w.logDir, w.mark.seq, upTo, time.Time{})
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		if err != nil {
 			w.report(err)

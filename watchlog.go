@@ -3,7 +3,7 @@
 package lifecycle
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -14,27 +14,23 @@ import (
 
 // readTransitions returns the state_transition lines of the log in dir whose
 // seq is in (after, upTo], in seq order, reading only lines at or after
-// since (zero: all). When a seq has more than one line, the last one written
-// wins. Lines without a seq (the Python tools write those) or naming an
-// state or event t does not know are ignored. Seqs left without a line give an
-// *fs.PathError naming dir, alongside the transitions found.
-func readTransitions(dir string, t *Table, after, upTo int64, since time.Time) ([]Transition, error) {
+// since (zero: all). They are read as History reads them (parseTransitionLine):
+// when a seq has more than one line, the first one read is the transition,
+// as in History; lines without a seq (the Python tools write those) are
+// not in the range. Seqs left without a line give an *fs.PathError naming
+// dir, alongside the transitions found. The read stops with ctx's error
+// when ctx ends. Memory is bounded by the transitions found in the range.
+func readTransitions(ctx context.Context, dir string, after, upTo int64, since time.Time) ([]Transition, error) {
 	found := map[int64]Transition{}
-	_, err := ReadLog(dir, LogQuery{Since: since, Kind: "state_transition"}, func(e LogEntry) error {
-		var lt loggedTransition
-		if json.Unmarshal(e.Raw, &lt) != nil || lt.Seq == nil || *lt.Seq <= after || *lt.Seq > upTo {
+	q := LogQuery{Since: since, Kind: "state_transition", ctx: ctx}
+	_, err := ReadLog(dir, q, func(e LogEntry) error {
+		tr, hasSeq, err := parseTransitionLine(e)
+		if err != nil || !hasSeq || tr.Seq <= after || tr.Seq > upTo {
 			return nil
 		}
-		if _, err := t.ParseState(string(lt.From)); err != nil {
-			return nil
+		if _, dup := found[tr.Seq]; !dup {
+			found[tr.Seq] = tr
 		}
-		if _, err := t.ParseState(string(lt.To)); err != nil {
-			return nil
-		}
-		if _, err := t.ParseEvent(string(lt.Trigger)); err != nil {
-			return nil
-		}
-		found[*lt.Seq] = Transition{From: lt.From, To: lt.To, Event: lt.Trigger, Seq: *lt.Seq, Time: e.Time}
 		return nil
 	})
 	seqs := make([]int64, 0, len(found))
@@ -86,4 +82,19 @@ func gaps(after, upTo int64, have []int64) string {
 		out += fmt.Sprintf(" and %d more runs", more)
 	}
 	return out
+}
+
+// logTop returns the highest seq of the log's state_transition lines, and
+// the time of its line: what a reset leaves past. The read stops with ctx's
+// error when ctx ends; it holds nothing but the answer.
+func logTop(ctx context.Context, dir string) (int64, time.Time, error) {
+	var top int64
+	var at time.Time
+	_, err := ReadLog(dir, LogQuery{Kind: "state_transition", ctx: ctx}, func(e LogEntry) error {
+		if seq, ok := lineSeq(e.Raw); ok && seq > top {
+			top, at = seq, e.Time
+		}
+		return nil
+	})
+	return top, at, err
 }

@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"context"
 	"io/fs"
 	"path/filepath"
 	"testing"
@@ -37,17 +38,17 @@ func TestReadTransitions(t *testing.T) {
 		record(day1.Add(3*time.Second), "state_transition", `,"from":"DROWSY","to":"WAKE","trigger":"heartbeat_refresh","seq":2`),
 	))
 	writeFile(t, filepath.Join(dir, LogFileName(day2)), lines(
-		record(day2, "state_transition", `,"from":"WAKE","to":"NAP","trigger":"idle_5min","seq":3`), // unknown state
-		record(day2, "state_transition", `,"from":"WAKE","to":"DROWSY","trigger":"doze","seq":3`),   // unknown event
+		record(day2, "state_transition", `,"from":"WAKE","trigger":"idle_5min","seq":3`),                 // no "to": not a transition
+		record(day2, "state_transition", `,"from":"WAKE","to":"NAP","trigger":"drowsy_on_idle","seq":3`), // another table's state, a reason
 		record(day2.Add(time.Second), "state_transition", `,"from":"WAKE","to":"DROWSY","trigger":"idle_5min","seq":3`),
 		[]byte(`{"ts":"garbage`),
 		record(day2.Add(2*time.Second), "state_transition", `,"from":"DROWSY","to":"WAKE","trigger":"request_arrived","seq":4`),
-		record(day2.Add(3*time.Second), "state_transition", `,"from":"DROWSY","to":"SLEEP","trigger":"idle_30min","seq":4`), // later line wins
+		record(day2.Add(3*time.Second), "state_transition", `,"from":"DROWSY","to":"SLEEP","trigger":"idle_30min","seq":4`), // the first line read wins, as in History
 	))
 	t1 := Transition{Wake, Drowsy, Idle5Min, 1, day1}
 	t2 := Transition{Drowsy, Wake, HeartbeatRefresh, 2, day1.Add(3 * time.Second)}
-	t3 := Transition{Wake, Drowsy, Idle5Min, 3, day2.Add(time.Second)}
-	t4 := Transition{Drowsy, Sleep, Idle30Min, 4, day2.Add(3 * time.Second)}
+	t3 := Transition{Wake, "NAP", "drowsy_on_idle", 3, day2}
+	t4 := Transition{Drowsy, Wake, RequestArrived, 4, day2.Add(2 * time.Second)}
 	for _, tc := range []struct {
 		name        string
 		after, upTo int64
@@ -63,7 +64,7 @@ func TestReadTransitions(t *testing.T) {
 		{"nothing wanted", 4, 4, time.Time{}, []Transition{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := readTransitions(dir, defaultTable, tc.after, tc.upTo, tc.since)
+			got, err := readTransitions(context.Background(), dir, tc.after, tc.upTo, tc.since)
 			require.Equal(t, tc.want, got)
 			if tc.wantErr == "" {
 				require.NoError(t, err)
@@ -77,7 +78,7 @@ func TestReadTransitions(t *testing.T) {
 	}
 	t.Run("no log", func(t *testing.T) {
 		missing := filepath.Join(dir, "missing")
-		got, err := readTransitions(missing, defaultTable, 0, 2, time.Time{})
+		got, err := readTransitions(context.Background(), missing, 0, 2, time.Time{})
 		require.Empty(t, got)
 		require.ErrorContains(t, err, "seq 1 to 2")
 		var pe *fs.PathError
@@ -87,7 +88,7 @@ func TestReadTransitions(t *testing.T) {
 	t.Run("log dir is a file", func(t *testing.T) {
 		file := filepath.Join(t.TempDir(), "logs")
 		writeFile(t, file, nil)
-		got, err := readTransitions(file, defaultTable, 0, 2, time.Time{})
+		got, err := readTransitions(context.Background(), file, 0, 2, time.Time{})
 		require.Empty(t, got)
 		var pe *fs.PathError
 		require.ErrorAs(t, err, &pe)

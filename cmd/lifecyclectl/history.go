@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,11 +37,17 @@ T is an RFC 3339 time (2026-11-25T22:45:32Z), a UTC date (2026-11-25,
 meaning its midnight) or a duration (2h, meaning that long ago).
 
 Transitions go in the order of their seq, not of the files' names (a clock
-stepped back across midnight writes into the previous day's file), and by
-time where a line has no seq (the Python tools'). A transition logged
+stepped back across midnight writes into the previous day's file); a line
+without a seq (the Python tools') goes right after the line with a seq read
+before it, where it was written among the others. A transition logged
 before the one preceding it counts from that one's time. Malformed lines,
 and state_transition lines without both states or with a bad seq, are
 skipped and reported on standard error, as by "log".
+
+Days are counted on the calendar: a period of any length, centuries
+included, gives each of its days. SIGINT or SIGTERM stops the command
+before its next line of the log or its next day, with exit status 1 and a
+message saying that what it printed is incomplete.
 
 With --json: for --at, one object {"at":...,"state":...,"since":...,
 "until":...,"entered":{...},"left":{...}} (since, until, entered, left null
@@ -117,10 +125,10 @@ func (c *historyCmd) run(e *env, args []string) error {
 	defer bad.summary(e)
 
 	if c.at != "" {
-		m, err := h.StateAt(at)
+		m, err := h.StateAtContext(e.ctx, at)
 		reportUnordered(e, m.Stats)
 		if err != nil {
-			return err
+			return interrupted(e, err)
 		}
 		if c.json {
 			return json.NewEncoder(e.out).Encode(momentJSON(m))
@@ -146,13 +154,22 @@ func (c *historyCmd) run(e *env, args []string) error {
 	var st lifecycle.HistoryStats
 	switch {
 	case c.svg:
-		st, err = writeSVG(e.out, h, t, since, until)
+		st, err = writeSVG(e.ctx, e.out, h, t, since, until)
 	case c.json:
-		st, err = writeDaysJSON(e.out, h, since, until)
+		st, err = writeDaysJSON(e.ctx, e.out, h, since, until)
 	default:
-		st, err = writeDays(e.out, h, t, since, until)
+		st, err = writeDays(e.ctx, e.out, h, t, since, until)
 	}
 	reportUnordered(e, st)
+	return interrupted(e, err)
+}
+
+// interrupted says so when err is the end of the command's context: a
+// SIGINT or SIGTERM stopped the read, and what was printed is incomplete.
+func interrupted(e *env, err error) error {
+	if err != nil && e.ctx.Err() != nil && errors.Is(err, e.ctx.Err()) {
+		return errors.New("history: interrupted by a signal; what it printed is incomplete")
+	}
 	return err
 }
 
@@ -237,33 +254,63 @@ func hms(d time.Duration) string {
 	return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
 }
 
-// dayTotal sums days into a summary of the whole period.
+// longSum is a sum of durations that may be longer than a time.Duration
+// holds (292 years): whole seconds, and the nanoseconds over.
+type longSum struct{ sec, nsec int64 }
+
+func (l *longSum) add(d time.Duration) {
+	l.sec += int64(d / time.Second)
+	if l.nsec += int64(d % time.Second); l.nsec >= int64(time.Second) {
+		l.sec, l.nsec = l.sec+1, l.nsec-int64(time.Second)
+	}
+}
+
+func (l longSum) seconds() float64 { return float64(l.sec) + float64(l.nsec)/1e9 }
+
+// hms writes the sum, to the second, as hours:minutes:seconds.
+func (l longSum) hms() string {
+	return fmt.Sprintf("%d:%02d:%02d", l.sec/3600, l.sec/60%60, l.sec%60)
+}
+
+// dayTotal sums days into a summary of the whole period, however long.
 type dayTotal struct {
-	in           map[lifecycle.State]time.Duration
-	beforeLog    time.Duration
+	in           map[lifecycle.State]*longSum
+	beforeLog    longSum
 	transitions  int
 	longestSleep *lifecycle.Span
 }
 
 func (t *dayTotal) add(d lifecycle.DaySummary) {
 	if t.in == nil {
-		t.in = map[lifecycle.State]time.Duration{}
+		t.in = map[lifecycle.State]*longSum{}
 	}
 	for s, v := range d.InState {
-		t.in[s] += v
+		if t.in[s] == nil {
+			t.in[s] = &longSum{}
+		}
+		t.in[s].add(v)
 	}
-	t.beforeLog += d.BeforeLog
+	t.beforeLog.add(d.BeforeLog)
 	t.transitions += d.Transitions
 	if s := d.LongestSleep; s != nil && (t.longestSleep == nil || s.Duration() > t.longestSleep.Duration()) {
 		t.longestSleep = s
 	}
 }
 
+// seconds is the time in each state, in seconds.
+func (t *dayTotal) seconds() map[lifecycle.State]float64 {
+	out := make(map[lifecycle.State]float64, len(t.in))
+	for s, v := range t.in {
+		out[s] = v.seconds()
+	}
+	return out
+}
+
 // writeDays writes the summary as a table, a UTC day a line, a column for
 // each of the table's states. Time in a state the table does not have
 // (the log's table is another) is in no column; a note after the total
 // says how much there was.
-func writeDays(w io.Writer, h lifecycle.History, t *lifecycle.Table, since, until time.Time) (lifecycle.HistoryStats, error) {
+func writeDays(ctx context.Context, w io.Writer, h lifecycle.History, t *lifecycle.Table, since, until time.Time) (lifecycle.HistoryStats, error) {
 	cols := t.States()
 	widths := make([]int, len(cols))
 	fmt.Fprintf(w, "History of %s from %s to %s, by UTC day (h:mm:ss)\n", h.Dir, humanTime(since), humanTime(until))
@@ -273,12 +320,12 @@ func writeDays(w io.Writer, h lifecycle.History, t *lifecycle.Table, since, unti
 		fmt.Fprintf(w, "  %*s", widths[i], s)
 	}
 	fmt.Fprintf(w, "  %10s  %11s  %s\n", "before log", "transitions", "longest sleep")
-	row := func(label string, in map[lifecycle.State]time.Duration, beforeLog time.Duration, transitions int, sleep *lifecycle.Span, sleepAt string) string {
+	row := func(label string, in func(lifecycle.State) string, beforeLog string, transitions int, sleep *lifecycle.Span, sleepAt string) string {
 		line := fmt.Sprintf("%-10s", label)
 		for i, s := range cols {
-			line += fmt.Sprintf("  %*s", widths[i], hms(in[s]))
+			line += fmt.Sprintf("  %*s", widths[i], in(s))
 		}
-		line += fmt.Sprintf("  %10s  %11d", hms(beforeLog), transitions)
+		line += fmt.Sprintf("  %10s  %11d", beforeLog, transitions)
 		if sleep != nil {
 			line += fmt.Sprintf("  %s from %s", hms(sleep.Duration()), sleep.Start.Format(sleepAt))
 		} else {
@@ -287,19 +334,26 @@ func writeDays(w io.Writer, h lifecycle.History, t *lifecycle.Table, since, unti
 		return line + "\n"
 	}
 	var total dayTotal
-	st, err := h.Days(since, until, func(d lifecycle.DaySummary) error {
+	st, err := h.DaysContext(ctx, since, until, func(d lifecycle.DaySummary) error {
 		total.add(d)
-		_, err := io.WriteString(w, row(d.Day.Format(time.DateOnly), d.InState, d.BeforeLog, d.Transitions, d.LongestSleep, "15:04"))
+		in := func(s lifecycle.State) string { return hms(d.InState[s]) }
+		_, err := io.WriteString(w, row(d.Day.Format(time.DateOnly), in, hms(d.BeforeLog), d.Transitions, d.LongestSleep, "15:04"))
 		return err
 	})
 	if err != nil {
 		return st, err
 	}
-	_, err = io.WriteString(w, row("total", total.in, total.beforeLog, total.transitions, total.longestSleep, "2006-01-02 15:04"))
+	in := func(s lifecycle.State) string {
+		if v := total.in[s]; v != nil {
+			return v.hms()
+		}
+		return hms(0)
+	}
+	_, err = io.WriteString(w, row("total", in, total.beforeLog.hms(), total.transitions, total.longestSleep, "2006-01-02 15:04"))
 	var other []string
 	for s, v := range total.in {
 		if !slices.Contains(cols, s) {
-			other = append(other, fmt.Sprintf("%s %s", s, hms(v)))
+			other = append(other, fmt.Sprintf("%s %s", s, v.hms()))
 		}
 	}
 	if err == nil && len(other) > 0 {
@@ -331,16 +385,12 @@ type summaryJSON struct {
 	LongestSleep *spanJSON                   `json:"longest_sleep"`
 }
 
-func newSummaryJSON(in map[lifecycle.State]time.Duration, beforeLog time.Duration, transitions int, sleep *lifecycle.Span) summaryJSON {
-	seconds := make(map[lifecycle.State]float64, len(in))
-	for s, v := range in {
-		seconds[s] = v.Seconds()
-	}
-	return summaryJSON{seconds, beforeLog.Seconds(), transitions, sleepJSON(sleep)}
+func newSummaryJSON(seconds map[lifecycle.State]float64, beforeLog float64, transitions int, sleep *lifecycle.Span) summaryJSON {
+	return summaryJSON{seconds, beforeLog, transitions, sleepJSON(sleep)}
 }
 
 // writeDaysJSON writes the summary as one JSON document, a day a line.
-func writeDaysJSON(w io.Writer, h lifecycle.History, since, until time.Time) (lifecycle.HistoryStats, error) {
+func writeDaysJSON(ctx context.Context, w io.Writer, h lifecycle.History, since, until time.Time) (lifecycle.HistoryStats, error) {
 	head, err := json.Marshal(struct {
 		LogDir string `json:"log_dir"`
 		Since  string `json:"since"`
@@ -354,15 +404,19 @@ func writeDaysJSON(w io.Writer, h lifecycle.History, since, until time.Time) (li
 	}
 	var total dayTotal
 	sep := "\n"
-	st, err := h.Days(since, until, func(d lifecycle.DaySummary) error {
+	st, err := h.DaysContext(ctx, since, until, func(d lifecycle.DaySummary) error {
 		total.add(d)
+		seconds := make(map[lifecycle.State]float64, len(d.InState))
+		for s, v := range d.InState {
+			seconds[s] = v.Seconds()
+		}
 		b, err := json.Marshal(struct {
 			Day   string `json:"day"`
 			Start string `json:"start"`
 			End   string `json:"end"`
 			summaryJSON
 		}{d.Day.Format(time.DateOnly), lifecycle.FormatTimestamp(d.Start), lifecycle.FormatTimestamp(d.End),
-			newSummaryJSON(d.InState, d.BeforeLog, d.Transitions, d.LongestSleep)})
+			newSummaryJSON(seconds, d.BeforeLog.Seconds(), d.Transitions, d.LongestSleep)})
 		if err != nil {
 			return err
 		}
@@ -381,7 +435,7 @@ func writeDaysJSON(w io.Writer, h lifecycle.History, since, until time.Time) (li
 	tail, err := json.Marshal(struct {
 		Total   summaryJSON `json:"total"`
 		Skipped skipped     `json:"skipped"`
-	}{newSummaryJSON(total.in, total.beforeLog, total.transitions, total.longestSleep),
+	}{newSummaryJSON(total.seconds(), total.beforeLog.seconds(), total.transitions, total.longestSleep),
 		skipped{st.Log.Malformed, st.Invalid, st.Unordered}})
 	if err != nil {
 		return st, err

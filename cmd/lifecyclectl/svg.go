@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -65,12 +66,14 @@ func xmlText(s string) string {
 // state, as wide as the time it lasted (svgPerSec pixels a second), with
 // the state, times and seconds in data- attributes and a <title>. It
 // streams: a bar is written as soon as History delivers its span.
-func writeSVG(w io.Writer, h lifecycle.History, t *lifecycle.Table, since, until time.Time) (lifecycle.HistoryStats, error) {
+func writeSVG(ctx context.Context, w io.Writer, h lifecycle.History, t *lifecycle.Table, since, until time.Time) (lifecycle.HistoryStats, error) {
 	states := t.States()
 	first := since.UTC().Truncate(24 * time.Hour)
-	days := int(until.Add(-time.Nanosecond).UTC().Truncate(24*time.Hour).Sub(first)/(24*time.Hour)) + 1
+	// Days are counted on the calendar: a time.Duration holds 292 years.
+	dayIndex := func(day time.Time) int { return int((day.Unix() - first.Unix()) / (24 * 60 * 60)) }
+	days := dayIndex(until.Add(-time.Nanosecond).UTC().Truncate(24*time.Hour)) + 1
 	height := svgTop + days*(svgRowH+svgRowGap) + svgLegend
-	rowY := func(day time.Time) int { return svgTop + int(day.Sub(first)/(24*time.Hour))*(svgRowH+svgRowGap) }
+	rowY := func(day time.Time) int { return svgTop + dayIndex(day)*(svgRowH+svgRowGap) }
 	x := func(day, at time.Time) float64 { return svgLabelW + at.Sub(day).Seconds()*svgPerSec }
 
 	var err error
@@ -109,7 +112,7 @@ func writeSVG(w io.Writer, h lifecycle.History, t *lifecycle.Table, since, until
 		return lifecycle.HistoryStats{}, err
 	}
 
-	st, herr := h.Timeline(since, until, func(s lifecycle.Span) error {
+	st, herr := h.TimelineContext(ctx, since, until, func(s lifecycle.Span) error {
 		for from := s.Start; from.Before(s.End); {
 			day := from.UTC().Truncate(24 * time.Hour)
 			to := minTime(day.AddDate(0, 0, 1), s.End)
