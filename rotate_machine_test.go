@@ -63,7 +63,7 @@ func TestResetAfterEveryDayIsRotated(t *testing.T) {
 			m := newMachine(t, dir, opts...)
 			walk(t, m, 5)
 			clock.set(t0.Add(3 * time.Hour)) // the next day
-			walk(t, m, 4) // seq 1..9, over two days
+			walk(t, m, 4)                    // seq 1..9, over two days
 			require.NoError(t, m.Close())
 			later := t0.Add(40 * 24 * time.Hour)
 			rotated, err := lifecycle.RotateLogs(filepath.Join(dir, lifecycle.DefaultLogDir), 24*time.Hour, later)
