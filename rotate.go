@@ -47,6 +47,10 @@ const (
 	leftChanged = "written to while it was compressed"
 )
 
+// useLeases is false only in tests of the grace period, which is what a
+// rotation falls back on where no lease can be taken.
+var useLeases = true
+
 // rotationGrace is how long a plain file must have been left unwritten
 // before it is rotated, where no lease can tell whether another process
 // holds it open.

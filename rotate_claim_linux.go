@@ -9,10 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// useLeases is false only in tests of the grace period, which is what
-// rotation falls back on where a lease cannot be taken.
-var useLeases = true
-
 // claimLog takes a write lease on f (fcntl F_SETLEASE), which the kernel
 // grants only while no other open file description of f exists, in this
 // process or any other. While it is held, an open(2) of f by anyone waits

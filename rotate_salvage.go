@@ -13,8 +13,9 @@ import (
 )
 
 // salvageWait bounds how long a rotation waits for a process that opened a
-// plain file just before its removal to close it again.
-const salvageWait = 5 * time.Second
+// plain file just before its removal to close it again. (A variable for
+// tests.)
+var salvageWait = 5 * time.Second
 
 // salvage runs after the removal of the plain file at path, whose first
 // size bytes are in the .gz, with f still open on it. A writer that opened
