@@ -23,16 +23,18 @@ func init() {
 
 // appenderDays are the old days the appender writes to: each ended long
 // before any rotation's cutoff.
-var appenderDays = []time.Time{
-	time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC),
-	time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC),
-	time.Date(2020, 1, 3, 0, 0, 0, 0, time.UTC),
-	time.Date(2020, 1, 4, 0, 0, 0, 0, time.UTC),
-}
+var appenderDays = func() []time.Time {
+	days := make([]time.Time, 8)
+	for i := range days {
+		days[i] = time.Date(2020, 1, 1+i, 0, 0, 0, 0, time.UTC)
+	}
+	return days
+}()
 
 // childAppender runs "appender MODE SEED": it appends wrapper_event lines
 // numbered 0, 1, 2, ... to the files of appenderDays, as a Python writer
-// does: O_APPEND, one write per line, no lock, no fsync. MODE line opens
+// does: O_APPEND, one write per line, no lock, no fsync, with short pauses
+// between files. MODE line opens
 // the file for each line; MODE held keeps it open for a few lines, with
 // pauses between them. It prints "ready", then, once its stdin closes,
 // "wrote N".
@@ -75,8 +77,9 @@ func childAppender(dir string, args []string) error {
 		if err := f.Close(); err != nil {
 			return err
 		}
-		if rng.IntN(8) == 0 {
-			time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
+		// Pauses, so that rotations find files no one holds open.
+		if rng.IntN(2) == 0 {
+			time.Sleep(time.Duration(rng.IntN(1000)) * time.Microsecond)
 		}
 	}
 	fmt.Printf("wrote %d\n", n)
