@@ -42,7 +42,7 @@ type LeftLog struct {
 
 // Why a rotation leaves a plain file.
 const (
-	leftInUse   = "open in another process"
+	leftInUse   = "held open by another reader or writer"
 	leftRecent  = "written to in the last hour"
 	leftChanged = "written to while it was compressed"
 )
