@@ -474,12 +474,15 @@ func (m *Machine) prepare(now time.Time) (Record, error) {
 		}
 		// Rotation only tidies: a failure is reported, and the dispatch,
 		// whose files it does not touch, goes on.
-		rotated, err := RotateLogs(m.cfg.logDir, m.cfg.retention, now)
+		r, err := RotateLogsReport(m.cfg.logDir, m.cfg.retention, now)
 		if err != nil {
 			m.cfg.logger.Warn("lifecycle log rotation failed", "dir", m.cfg.logDir, "err", err)
 		}
-		for _, p := range rotated {
+		for _, p := range r.Rotated {
 			m.cfg.logger.Info("lifecycle log rotated", "file", p)
+		}
+		for _, l := range r.Left {
+			m.cfg.logger.Info("lifecycle log left for a later rotation", "file", l.Path, "reason", l.Reason)
 		}
 	}
 	return rec, nil
