@@ -62,16 +62,19 @@ const rotationGrace = time.Hour
 //
 // Writers that append without the log file's flock (every Python writer)
 // lose nothing to it:
-//   - A plain file another process holds open is left (on Linux a write
-//     lease tells; elsewhere, or where a lease is refused, a file written
-//     to in the last hour is left instead). Meanwhile an open of it waits.
+//   - A plain file held open elsewhere (any other descriptor, this
+//     process's too) is left: on Linux a write lease tells; elsewhere, or
+//     where a lease is refused, a file written to in the last hour is left
+//     instead. While the lease is held, an open of the file waits.
 //   - Just before its removal the plain file must still have the size and
 //     the sha256 of what was compressed, and no open may be waiting;
 //     otherwise it stays, and the .gz, whose header says how much of it it
 //     holds, is read with it, each record once.
 //   - Bytes a writer puts into the removed file afterwards, through a
 //     descriptor it opened before the removal, are copied to a plain file
-//     of the same name, which is read after the .gz.
+//     of the same name, which is read after the .gz; under a lease the
+//     rotation waits (up to 5 s, else an error naming the file) until no
+//     one else holds the removed file open.
 //
 // A .gz already there (a rotation stopped by a crash, or a day rotated
 // before and written again since) is trusted only once its whole stream
@@ -370,10 +373,10 @@ func rotateLog(dir, path string) (rotated bool, left string, err error) {
 	if err := fsys.Remove(path); err != nil {
 		return false, "", pathErr("remove log", path, err)
 	}
-	if err := syncDir(dir); err != nil {
-		return true, "", err
-	}
-	return true, "", salvage(dir, path, f, size, cl)
+	// Whatever the directory's sync says, what a writer put into the
+	// removed file is copied out.
+	derr := syncDir(dir)
+	return true, "", errors.Join(derr, salvage(dir, path, f, size, cl))
 }
 
 // compressLog makes path.gz hold the plain file f's first size bytes,

@@ -15,7 +15,8 @@ import (
 // until it is released (up to /proc/sys/fs/lease-break-time, 45 s by
 // default) and marks it broken. A lease can be taken by f's owner or with
 // CAP_LEASE, on file systems that support leases; elsewhere the result is
-// claimUnknown.
+// claimUnknown. (The kernel signals a waiting open to the holder with
+// SIGIO, which the Go runtime ignores unless the program asks for it.)
 func claimLog(f *os.File) (claim, error) {
 	if !useLeases {
 		return claimUnknown, nil
