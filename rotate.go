@@ -138,7 +138,7 @@ const (
 type gzRelation int
 
 const (
-	gzMissing gzRelation = iota
+	_ gzRelation = iota // the zero value: none known (an error)
 	// The .gz holds the plain file's first n bytes (and maybe more before
 	// them): read it, then the plain file from n on.
 	gzHolds
