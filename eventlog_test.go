@@ -796,8 +796,9 @@ func TestRotateLogsBoundary(t *testing.T) {
 }
 
 // TestReadLogWhileRotating rotates every file while the read is in the
-// first one: the open file reads on, and the next day, gone from where the
-// listing saw it, is read from its .gz.
+// first one: the open file is left (the reader holds it open) and reads
+// on, and the next day, gone from where the listing saw it, is read from
+// its .gz.
 func TestReadLogWhileRotating(t *testing.T) {
 	dir := t.TempDir()
 	day2 := day1.AddDate(0, 0, 1)
@@ -810,9 +811,10 @@ func TestReadLogWhileRotating(t *testing.T) {
 	var got []string
 	_, err := ReadLog(dir, LogQuery{}, func(e LogEntry) error {
 		if len(got) == 0 {
-			rotated, err := RotateLogs(dir, time.Hour, day2.AddDate(0, 0, 2))
+			r, err := RotateLogsReport(dir, time.Hour, day2.AddDate(0, 0, 2))
 			require.NoError(t, err)
-			require.Len(t, rotated, 2)
+			require.Equal(t, []string{filepath.Join(dir, LogFileName(day2))}, r.Rotated)
+			require.Equal(t, []LeftLog{{Path: filepath.Join(dir, LogFileName(day1)), Reason: leftInUse}}, r.Left)
 		}
 		got = append(got, string(e.Raw))
 		return nil

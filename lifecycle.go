@@ -479,14 +479,23 @@ func (m *Machine) prepare(now time.Time) (Record, error) {
 	}
 	if day := now.Unix() / secondsPerDay; m.cfg.retention > 0 && day != m.rotatedDay {
 		m.rotatedDay = day
+		// A rotation leaves a file that is held open, by this Machine too:
+		// let go of the one held as synced (the next append syncs its
+		// directory entry again).
+		if err := m.log.close(); err != nil {
+			m.cfg.logger.Warn("lifecycle log close failed", "dir", m.cfg.logDir, "err", err)
+		}
 		// Rotation only tidies: a failure is reported, and the dispatch,
 		// whose files it does not touch, goes on.
-		rotated, err := RotateLogs(m.cfg.logDir, m.cfg.retention, now)
+		r, err := RotateLogsReport(m.cfg.logDir, m.cfg.retention, now)
 		if err != nil {
 			m.cfg.logger.Warn("lifecycle log rotation failed", "dir", m.cfg.logDir, "err", err)
 		}
-		for _, p := range rotated {
+		for _, p := range r.Rotated {
 			m.cfg.logger.Info("lifecycle log rotated", "file", p)
+		}
+		for _, l := range r.Left {
+			m.cfg.logger.Info("lifecycle log left for a later rotation", "file", l.Path, "reason", l.Reason)
 		}
 	}
 	return rec, nil

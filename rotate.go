@@ -20,38 +20,95 @@ import (
 )
 
 // RotateLogs replaces each plain log file in dir whose day ended more than
-// retention before now by its .jsonl.gz (0600), written and synced before
-// the plain file is removed, so that no record is lost at any point. It
-// holds the plain file's flock meanwhile, so a racing append either lands
-// before the copy or in a new file. A .gz already there (a rotation stopped
-// by a crash, or a day rotated before and written again since) is never
-// overwritten with less than it holds: what the plain file adds is merged
-// into it. retention <= 0 does nothing. It returns the paths of the plain
-// files it replaced; a file that fails does not stop the others, and the
-// errors are joined.
+// retention before now by its .jsonl.gz, as RotateLogsReport does, and
+// returns the paths of the plain files it replaced.
 func RotateLogs(dir string, retention time.Duration, now time.Time) ([]string, error) {
+	r, err := RotateLogsReport(dir, retention, now)
+	return r.Rotated, err
+}
+
+// RotateReport is what a rotation did with the plain log files old enough
+// to rotate.
+type RotateReport struct {
+	Rotated []string  // replaced by their .gz
+	Left    []LeftLog // left in place for a later rotation, nothing lost
+}
+
+// LeftLog is a plain log file a rotation left in place, and why.
+type LeftLog struct {
+	Path   string
+	Reason string
+}
+
+// Why a rotation leaves a plain file.
+const (
+	leftInUse   = "held open by another reader or writer"
+	leftRecent  = "written to in the last hour"
+	leftChanged = "written to while it was compressed"
+)
+
+// useLeases is false only in tests of the grace period, which is what a
+// rotation falls back on where no lease can be taken.
+var useLeases = true
+
+// rotationGrace is how long a plain file must have been left unwritten
+// before it is rotated, where no lease can tell whether another process
+// holds it open.
+const rotationGrace = time.Hour
+
+// RotateLogsReport replaces each plain log file in dir whose day ended more
+// than retention before now by its .jsonl.gz (0600), written and synced
+// before the plain file is removed. retention <= 0 does nothing.
+//
+// Writers that append without the log file's flock (every Python writer)
+// lose nothing to it:
+//   - A plain file held open elsewhere (any other descriptor, this
+//     process's too) is left: on Linux a write lease tells; elsewhere, or
+//     where a lease is refused, a file written to in the last hour is left
+//     instead. While the lease is held, an open of the file waits.
+//   - Just before its removal the plain file must still have the size and
+//     the sha256 of what was compressed, and no open may be waiting;
+//     otherwise it stays, and the .gz, whose header says how much of it it
+//     holds, is read with it, each record once.
+//   - Bytes a writer puts into the removed file afterwards, through a
+//     descriptor it opened before the removal, are copied to a plain file
+//     of the same name, which is read after the .gz; under a lease the
+//     rotation waits (up to 5 s, else an error naming the file) until no
+//     one else holds the removed file open.
+//
+// A .gz already there (a rotation stopped by a crash, or a day rotated
+// before and written again since) is trusted only once its whole stream
+// decompresses, its CRC and length check, and it ends with the bytes its
+// header says it holds; what the plain file adds is merged into it. A .gz
+// that fails is reported as a corrupt file and left, with its plain file.
+// A file that fails does not stop the others; the errors are joined.
+func RotateLogsReport(dir string, retention time.Duration, now time.Time) (RotateReport, error) {
+	var r RotateReport
 	if retention <= 0 {
-		return nil, nil
+		return r, nil
 	}
 	files, err := listLogs(dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return r, nil
 	}
 	if err != nil {
-		return nil, pathErr("read log dir", dir, err)
+		return r, pathErr("read log dir", dir, err)
 	}
 	cutoff := now.Add(-retention)
-	var done []string
 	var errs []error
 	for _, lf := range files {
 		path := filepath.Join(dir, lf.name)
 		switch {
 		case lf.kind == plainLog && !lf.day.Add(logDay).After(cutoff):
-			ok, err := rotateLog(dir, path)
+			rotated, left, err := rotateLog(dir, path)
 			if err != nil {
 				errs = append(errs, err)
-			} else if ok {
-				done = append(done, path)
+			}
+			switch {
+			case rotated:
+				r.Rotated = append(r.Rotated, path)
+			case left != "":
+				r.Left = append(r.Left, LeftLog{Path: path, Reason: left})
 			}
 		case lf.kind == tmpLog:
 			// Left by a crash before its rename, so its plain file is still
@@ -62,14 +119,26 @@ func RotateLogs(dir string, retention time.Duration, now time.Time) ([]string, e
 			}
 		}
 	}
-	return done, errors.Join(errs...)
+	return r, errors.Join(errs...)
 }
+
+// A claim on a plain log file: whether a rotation has it to itself.
+type claim int
+
+const (
+	// No other open file description of it exists, and opens wait.
+	claimHeld claim = iota
+	// Another one exists: a writer may be about to append.
+	claimBusy
+	// Cannot tell: the grace period decides.
+	claimUnknown
+)
 
 // How a day's .gz relates to its plain file.
 type gzRelation int
 
 const (
-	gzMissing gzRelation = iota
+	_ gzRelation = iota // the zero value: none known (an error)
 	// The .gz holds the plain file's first n bytes (and maybe more before
 	// them): read it, then the plain file from n on.
 	gzHolds
@@ -137,6 +206,15 @@ func relate(g, f *os.File) (gzRelation, int64, error) {
 			return 0, 0, err
 		}
 		if fmt.Sprintf("%x", got) != sum {
+			return gzDiffers, 0, nil
+		}
+		// Not on the header's word: the whole stream must decompress, its
+		// CRC and length check, and it must end with those n bytes.
+		ends, err := gzEndsWith(g, f, n)
+		if err != nil {
+			return 0, 0, err
+		}
+		if !ends {
 			return gzDiffers, 0, nil
 		}
 		return gzHolds, n, nil
@@ -237,85 +315,150 @@ func gzEndsWith(g, f *os.File, size int64) (bool, error) {
 }
 
 // rotateLog compresses the plain log file at path into path.gz and removes
-// it. ok is false when another rotation removed it first.
-func rotateLog(dir, path string) (ok bool, err error) {
+// it. rotated is false when it did not remove it: left says why, or
+// another rotation removed it first (left is empty then).
+func rotateLog(dir, path string) (rotated bool, left string, err error) {
 	f, err := fsys.OpenFile(path, logReadFlags, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return false, "", nil
 	}
 	if err != nil {
-		return false, pathErr("open log", path, err)
+		return false, "", pathErr("open log", path, err)
 	}
-	defer closeFile(f, path, &err) // closing releases the lock once the file is gone
+	defer closeFile(f, path, &err) // releases the flock and the lease
 	if err := flockLog(f); err != nil {
-		return false, pathErr("lock log", path, err)
+		return false, "", pathErr("lock log", path, err)
+	}
+	// Claimed before its size is read: under the lease nothing can write.
+	cl, err := claimLog(f)
+	if err != nil {
+		return false, "", pathErr("lease log", path, err)
+	}
+	if cl == claimBusy {
+		return false, leftInUse, nil
 	}
 	fi, err := f.Stat()
 	if err != nil {
-		return false, pathErr("stat log", path, err)
+		return false, "", pathErr("stat log", path, err)
 	}
 	if unlinked(fi) {
-		return false, nil
+		return false, "", nil
 	}
-	size := fi.Size() // appends wait for the flock: it stays
+	// The file's time is the system clock's, whatever clock chose the day.
+	if cl == claimUnknown && time.Since(fi.ModTime()) < rotationGrace {
+		return false, leftRecent, nil
+	}
+	size := fi.Size()
 	// What the .gz will say it holds must be on disk in the plain file too,
 	// or a power loss between the .gz's rename and the plain file's removal
 	// brings back a shorter plain file than the .gz says (a writer that
 	// does not sync, as the Python wrapper does not, leaves such a tail).
 	if err := fsys.Sync(f); err != nil {
-		return false, pathErr("sync log", path, err)
+		return false, "", pathErr("sync log", path, err)
 	}
+	sum, err := prefixSum(f, size)
+	if err != nil {
+		return false, "", err
+	}
+	if err := compressLog(path, f, size, sum); err != nil {
+		return false, "", err
+	}
+	// The rename must be durable before the removal is.
+	if err := syncDir(dir); err != nil {
+		return false, "", err
+	}
+	if left, err := changedSince(f, size, sum, cl); left != "" || err != nil {
+		return false, left, err
+	}
+	if err := fsys.Remove(path); err != nil {
+		return false, "", pathErr("remove log", path, err)
+	}
+	// Whatever the directory's sync says, what a writer put into the
+	// removed file is copied out.
+	derr := syncDir(dir)
+	return true, "", errors.Join(derr, salvage(dir, path, f, size, cl))
+}
+
+// compressLog makes path.gz hold the plain file f's first size bytes,
+// whose sha256 is sum, and everything the .gz held before.
+func compressLog(path string, f *os.File, size int64, sum []byte) (err error) {
 	gzPath := path + gzSuffix
 	g, err := fsys.OpenFile(gzPath, logReadFlags, 0)
-	rel, held := gzMissing, int64(0)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return false, pathErr("open log", gzPath, err)
-	default:
-		defer closeFile(g, gzPath, &err)
-		if rel, held, err = relate(g, f); err != nil {
-			// A corrupt .gz is left as it is, with its plain file, for
-			// someone to look at.
-			return false, err
-		}
+	if errors.Is(err, fs.ErrNotExist) {
+		return writeGzSum(gzPath, nil, f, 0, size, sum)
+	}
+	if err != nil {
+		return pathErr("open log", gzPath, err)
+	}
+	defer closeFile(g, gzPath, &err)
+	rel, held, err := relate(g, f)
+	if err != nil {
+		// A corrupt .gz is left as it is, with its plain file, for
+		// someone to look at.
+		return err
 	}
 	switch {
 	case rel == gzHolds && held == size:
 		// Complete: whoever wrote it may not have synced it; do so before
 		// the plain file goes.
 		if err := fsys.Sync(g); err != nil {
-			return false, pathErr("sync log", gzPath, err)
+			return pathErr("sync log", gzPath, err)
 		}
+		return nil
 	case rel == gzHolds:
-		err = writeGz(gzPath, g, f, held, size)
+		return writeGzSum(gzPath, g, f, held, size, sum)
 	case rel == gzDiffers:
-		err = writeGz(gzPath, g, f, 0, size)
-	default: // missing, or a prefix of the plain file
-		err = writeGz(gzPath, nil, f, 0, size)
+		return writeGzSum(gzPath, g, f, 0, size, sum)
+	default: // a prefix of the plain file
+		return writeGzSum(gzPath, nil, f, 0, size, sum)
 	}
+}
+
+// changedSince tells why the plain file f may not be removed now that its
+// first size bytes, whose sha256 is sum, are in the .gz: it grew or
+// changed (a writer without the flock), or, under a lease, an open of it
+// waits. Empty: it may go.
+func changedSince(f *os.File, size int64, sum []byte, cl claim) (string, error) {
+	if cl == claimHeld {
+		wanted, err := claimBroken(f)
+		if err != nil {
+			return "", pathErr("lease log", f.Name(), err)
+		}
+		if wanted {
+			return leftInUse, nil
+		}
+	}
+	fi, err := f.Stat()
 	if err != nil {
-		return false, err
+		return "", pathErr("stat log", f.Name(), err)
 	}
-	// The rename must be durable before the removal is.
-	if err := syncDir(dir); err != nil {
-		return false, err
+	if fi.Size() != size {
+		return leftChanged, nil
 	}
-	if err := fsys.Remove(path); err != nil {
-		return false, pathErr("remove log", path, err)
+	now, err := prefixSum(f, size)
+	if err != nil {
+		return "", err
 	}
-	return true, syncDir(dir)
+	if !bytes.Equal(now, sum) {
+		return leftChanged, nil
+	}
+	return "", nil
 }
 
 // writeGz writes gzPath anew through a temporary file, synced and renamed
 // over it: the decompressed content of old (when not nil) ended by a
 // newline, then plain's bytes from..size; its header says it holds plain's
 // first size bytes.
-func writeGz(gzPath string, old, plain *os.File, from, size int64) (err error) {
+func writeGz(gzPath string, old, plain *os.File, from, size int64) error {
 	sum, err := prefixSum(plain, size)
 	if err != nil {
 		return err
 	}
+	return writeGzSum(gzPath, old, plain, from, size, sum)
+}
+
+// writeGzSum is writeGz for plain's first size bytes of sha256 sum.
+func writeGzSum(gzPath string, old, plain *os.File, from, size int64, sum []byte) (err error) {
 	tmp := gzPath + ".tmp"
 	// O_EXCL after removing a stale one, so that the mode is surely ours.
 	if err := fsys.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -13,13 +13,18 @@ import (
 
 const rotateDetails = `Replaces each plain log file whose day ended more than N days ago by its
 .jsonl.gz, written and synced before the plain file is removed, as the
-daemon's Machine does once a day. Safe to run while the daemon runs.
+daemon's Machine does once a day. Safe to run while the daemon and its
+Python writers run: a file another process holds open (or, where that
+cannot be known, one written to in the last hour) is left, and so is one
+written to while it was compressed; each is named ("left FILE: why"), and
+a later rotation takes it. No record is lost or read twice meanwhile.
 --retention-days 0 compresses every day that has ended (all but today's
 file). The directory must exist (exit 1 otherwise).
 
 With --json, one object: {"log_dir":...,"retention_days":N,
-"rotated":[{"file":...,"gz":...},...]}; a file that could not be
-compressed is then also an error on standard error (exit 1).
+"rotated":[{"file":...,"gz":...},...],"left":[{"file":...,"reason":...},...]};
+a file that could not be compressed is then also an error on standard
+error (exit 1).
 `
 
 // maxRetentionDays keeps the retention within a time.Duration.
@@ -42,6 +47,12 @@ type rotated struct {
 	Gz   string `json:"gz"`
 }
 
+// leftFile is one file rotate left in place, as --json prints it.
+type leftFile struct {
+	File   string `json:"file"`
+	Reason string `json:"reason"`
+}
+
 func (c *rotateCmd) run(e *env, args []string) error {
 	if len(args) > 0 {
 		return usagef("rotate", "unexpected argument %q", args[0])
@@ -57,22 +68,29 @@ func (c *rotateCmd) run(e *env, args []string) error {
 	// RotateLogs does nothing for a retention of 0; a nanosecond takes
 	// every day that has ended.
 	retention := max(time.Duration(c.days)*24*time.Hour, time.Nanosecond)
-	paths, err := lifecycle.RotateLogs(logDir, retention, e.now())
+	r, err := lifecycle.RotateLogsReport(logDir, retention, e.now())
 	if c.json {
 		out := struct {
-			LogDir        string    `json:"log_dir"`
-			RetentionDays int       `json:"retention_days"`
-			Rotated       []rotated `json:"rotated"`
-		}{logDir, c.days, []rotated{}}
-		for _, p := range paths {
+			LogDir        string     `json:"log_dir"`
+			RetentionDays int        `json:"retention_days"`
+			Rotated       []rotated  `json:"rotated"`
+			Left          []leftFile `json:"left"`
+		}{logDir, c.days, []rotated{}, []leftFile{}}
+		for _, p := range r.Rotated {
 			out.Rotated = append(out.Rotated, rotated{p, p + ".gz"})
+		}
+		for _, l := range r.Left {
+			out.Left = append(out.Left, leftFile{l.Path, l.Reason})
 		}
 		return errors.Join(json.NewEncoder(e.out).Encode(out), err)
 	}
-	for _, p := range paths {
+	for _, p := range r.Rotated {
 		fmt.Fprintf(e.out, "rotated %s -> %s.gz\n", p, filepath.Base(p))
 	}
-	if err == nil && len(paths) == 0 {
+	for _, l := range r.Left {
+		fmt.Fprintf(e.out, "left %s: %s; a later rotation takes it\n", l.Path, l.Reason)
+	}
+	if err == nil && len(r.Rotated) == 0 && len(r.Left) == 0 {
 		fmt.Fprintf(e.out, "nothing to rotate: no plain log file in %s ended more than %d days ago\n", logDir, c.days)
 	}
 	return err
