@@ -21,7 +21,7 @@ type command struct {
 	summary  string   // one line for the command list
 	details  string   // more help, or ""
 	hidden   []string // flags left out of the help: test hooks
-	noDir    bool     // reads no lifecycle directory: --dir is refused
+	noDir    bool     // reads no lifecycle directory: a --dir is accepted and ignored
 	errors   string   // what exit 1 means for it, for its help
 	locks    bool     // may find the lifecycle lock held: exit 3
 	new      func() subcommand
@@ -126,8 +126,8 @@ func commandNames() string {
 
 // flagSet is the command's flags, plus the global --dir unless the
 // command has a --dir of its own. A command that reads no directory takes
-// --dir too, so as to refuse it by name rather than as an unknown flag; its
-// help leaves it out.
+// --dir too and ignores it, so that an alias carrying --dir works for every
+// command; its help leaves it out.
 func (c *command) flagSet(e *env, sub subcommand) *flag.FlagSet {
 	fs := flag.NewFlagSet(progName+" "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

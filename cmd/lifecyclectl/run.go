@@ -85,9 +85,6 @@ func (e *env) main(args []string) error {
 		}
 		return usagef(name, "%v", err)
 	}
-	if cmd.noDir && e.dir != "" {
-		return usagef(name, "--dir does not apply: %s reads no lifecycle directory", name)
-	}
 	return sub.run(e, pos)
 }
 
