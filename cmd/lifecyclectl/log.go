@@ -15,8 +15,9 @@ const logDetails = `Streams the event log, oldest day first, plain and rotated (
 files alike, as aligned lines: the time (UTC), the event, then the line's
 other fields as key=value. --json prints the lines as they are written.
 
-T is an RFC 3339 time (2026-11-25T22:45:32Z), a UTC date (2026-11-25,
-meaning its midnight) or a duration (2h, meaning that long ago). --since
+T is an RFC 3339 time (2026-11-25T22:45:32Z; a space may stand for the T,
+and a time without an offset is UTC), a UTC date (2026-11-25, meaning its
+midnight), a duration (2h, meaning that long ago) or now. --since
 is inclusive, --until exclusive.
 
 --follow keeps printing lines as they are appended, polling every 200ms and
