@@ -10,7 +10,7 @@ import (
 )
 
 // A state file edited by hand with a state in the wrong case is refused,
-// and the error names the state that was meant; so do New and Snapshot.
+// and the error names the file and the state that was meant.
 func TestStateFileNamesTheStateMeant(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "lifecycle_state.json")
