@@ -101,7 +101,8 @@
 //  1. The first time, it removes temporary state files a crash left before
 //     their rename.
 //  2. It loads the state file; a corrupt one stops here, reported by every
-//     call. Otherwise it syncs the file and its directory: the writer may
+//     call, until an operator mends it (RepairState, or lifecyclectl
+//     repair, rebuilds it from the log). Otherwise it syncs the file and its directory: the writer may
 //     have stopped before its directory sync, or be a Python tool.
 //  3. After a reset (no state file, or one without transition_seq, as the
 //     Python tools make) it reads the whole log for its highest seq, so that

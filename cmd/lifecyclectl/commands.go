@@ -24,6 +24,7 @@ type command struct {
 	noDir    bool     // reads no lifecycle directory: a --dir is accepted and ignored
 	errors   string   // what exit 1 means for it, for its help
 	locks    bool     // may find the lifecycle lock held: exit 3
+	busy     string   // when exit 3 comes, for its help; "" for a lock without --wait
 	new      func() subcommand
 }
 
@@ -66,6 +67,15 @@ var commands = []command{
 		details: rotateDetails,
 		errors:  "no such directory, or a log file could not be compressed; the\n     message names it",
 		new:     func() subcommand { return &rotateCmd{} },
+	},
+	{
+		name: "repair", synopsis: "[--dry-run] [--json] [--table FILE]",
+		summary: "move a corrupt state file aside and rebuild the record from the log",
+		details: repairDetails,
+		errors:  "no such directory, a state file that cannot be read (not a content\n     problem), or a failed write; the message names the file",
+		locks:   true,
+		busy:    ", or a daemon runs on\n     the directory",
+		new:     func() subcommand { return &repairCmd{} },
 	},
 	{
 		name: "graph", synopsis: "[--format mermaid|dot|json] [--table FILE]",
