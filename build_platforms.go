@@ -1,10 +1,13 @@
-//go:build !unix
+//go:build !linux && !darwin
 
-// This is the one file of the package on a system that is not Unix-like:
-// the package runs on Linux and macOS only. It needs flock(2), open(2) with
-// O_NOFOLLOW and O_CLOEXEC, and fsync(2) of a directory, which Windows does
-// not have. Every other file is built for unix only, so that a build for
-// another system fails with the one error below, which says why.
+// The package runs on Linux and macOS only: it needs flock(2), open(2) with
+// O_NOFOLLOW and O_CLOEXEC, and fsync(2) of a directory, and its durability
+// is tested on Linux and vetted for macOS. Windows lacks those calls; the
+// BSDs have them, but no test of this project runs there, so the package
+// does not claim them. A build for any other system fails with the one
+// error below, which says why: every other file is built for unix only, so
+// that on Windows the rest of the package is left out, and on a BSD the
+// rest compiles and this stays the only error.
 
 package lifecycle
 

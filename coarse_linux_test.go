@@ -19,9 +19,9 @@ func mountCoarseExt4(t *testing.T) string {
 	if os.Geteuid() != 0 {
 		t.Skip("mounting a loop file system needs root")
 	}
-	mkfs, err := exec.LookPath("mkfs.ext4")
+	mkfs, err := lookSystemTool("mkfs.ext4")
 	if err != nil {
-		t.Skip("mkfs.ext4 not found (Debian's e2fsprogs)")
+		t.Skipf("%v (Debian's e2fsprogs)", err)
 	}
 	img := filepath.Join(t.TempDir(), "ext4.img")
 	f, err := os.Create(img)

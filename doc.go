@@ -101,10 +101,12 @@
 //  1. The first time, it removes temporary state files a crash left before
 //     their rename: those whose flock no writer holds.
 //  2. It loads the state file; a corrupt one stops here, reported by every
-//     call. Otherwise it writes the file again, byte for byte, through a new
-//     temporary file: its writer may have stopped before its syncs, or its
-//     sync may have failed (a second fsync then reports success for bytes
-//     the disk lacks), or be a Python tool.
+//     call, until an operator mends it (RepairState, or lifecyclectl
+//     repair, rebuilds it from the log). Otherwise it writes the file
+//     again, byte for byte, through a new temporary file: its writer may
+//     have stopped before its syncs, or its sync may have failed (a second
+//     fsync then reports success for bytes the disk lacks), or be a Python
+//     tool.
 //  3. After a reset (no state file, or one without transition_seq, as the
 //     Python tools make) it reads the whole log for its highest seq, so that
 //     the next transition's seq is above every logged one. Nothing is

@@ -56,23 +56,8 @@ type knownState struct {
 // (see Recovery in the package documentation) and rotates old log files;
 // otherwise the first dispatch does.
 func New(dir string, opts ...Option) (*Machine, error) {
-	cfg := defaultConfig()
-	for _, o := range opts {
-		o.apply(&cfg)
-	}
-	if err := checkConfig(&cfg); err != nil {
-		return nil, err
-	}
-	if cfg.statePath == "" {
-		cfg.statePath = filepath.Join(dir, DefaultStateFile)
-	}
-	if cfg.lockPath == "" {
-		cfg.lockPath = filepath.Join(dir, DefaultLockFile)
-	}
-	if cfg.logDir == "" {
-		cfg.logDir = filepath.Join(dir, DefaultLogDir)
-	}
-	if err := checkPaths(dir, &cfg); err != nil {
+	cfg, err := resolveConfig(dir, opts)
+	if err != nil {
 		return nil, err
 	}
 	dirs := []string{dir, filepath.Dir(cfg.statePath), filepath.Dir(cfg.lockPath), cfg.logDir}

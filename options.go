@@ -5,6 +5,7 @@ package lifecycle
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"time"
 )
 
@@ -120,6 +121,28 @@ func WithTable(t *Table) Option {
 }
 
 // checkConfig refuses options that cannot work, before New touches the disk.
+// resolveConfig is the configuration opts give for the directory dir, its
+// paths filled in and checked.
+func resolveConfig(dir string, opts []Option) (config, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	if err := checkConfig(&cfg); err != nil {
+		return cfg, err
+	}
+	if cfg.statePath == "" {
+		cfg.statePath = filepath.Join(dir, DefaultStateFile)
+	}
+	if cfg.lockPath == "" {
+		cfg.lockPath = filepath.Join(dir, DefaultLockFile)
+	}
+	if cfg.logDir == "" {
+		cfg.logDir = filepath.Join(dir, DefaultLogDir)
+	}
+	return cfg, checkPaths(dir, &cfg)
+}
+
 func checkConfig(c *config) error {
 	if len(c.table.states) == 0 {
 		return fmt.Errorf("%w: WithTable got an empty table; build one with NewTable, LoadTable or DefaultTable", ErrInvalidTable)

@@ -371,7 +371,7 @@ func (t *Table) Transition(from State, ev Event, g Guards) (to State, changed bo
 // ErrUnknownState that lists the table's states.
 func (t *Table) ParseState(s string) (State, error) {
 	if !t.knowsState(State(s)) {
-		return "", fmt.Errorf("%w %q (want one of %v)", ErrUnknownState, s, t.States())
+		return "", unknownNameError(ErrUnknownState, s, t.States())
 	}
 	return State(s), nil
 }
@@ -380,7 +380,7 @@ func (t *Table) ParseState(s string) (State, error) {
 // ErrUnknownEvent that lists the table's events.
 func (t *Table) ParseEvent(s string) (Event, error) {
 	if !t.knowsEvent(Event(s)) {
-		return "", fmt.Errorf("%w %q (want one of %v)", ErrUnknownEvent, s, t.Events())
+		return "", unknownNameError(ErrUnknownEvent, s, t.Events())
 	}
 	return Event(s), nil
 }

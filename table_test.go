@@ -298,6 +298,10 @@ func TestTableParse(t *testing.T) {
 		require.ErrorIs(t, err, lifecycle.ErrUnknownState, "%q", s)
 		require.ErrorContains(t, err, "[WAKE NAP]")
 	}
+	_, err = tb.ParseState("Nap")
+	require.ErrorContains(t, err, `did you mean "NAP"?`)
+	_, err = tb.ParseEvent("UP")
+	require.ErrorContains(t, err, `did you mean "up"?`)
 	for _, s := range []string{"nap", "up"} {
 		got, err := tb.ParseEvent(s)
 		require.NoError(t, err)

@@ -3,7 +3,6 @@
 package lifecycle
 
 import (
-	"fmt"
 	"unsafe"
 )
 
@@ -263,7 +262,7 @@ func buildByLen() (ix [32][32]lenCell) {
 // ParseState returns the State spelled s, or an error wrapping ErrUnknownState.
 func ParseState(s string) (State, error) {
 	if stateIndex(State(s)) < 0 {
-		return "", fmt.Errorf("%w %q (want one of %v)", ErrUnknownState, s, states)
+		return "", unknownNameError(ErrUnknownState, s, states[:])
 	}
 	return State(s), nil
 }
@@ -271,7 +270,7 @@ func ParseState(s string) (State, error) {
 // ParseEvent returns the Event spelled s, or an error wrapping ErrUnknownEvent.
 func ParseEvent(s string) (Event, error) {
 	if eventIndex(Event(s)) < 0 {
-		return "", fmt.Errorf("%w %q (want one of %v)", ErrUnknownEvent, s, events)
+		return "", unknownNameError(ErrUnknownEvent, s, events[:])
 	}
 	return Event(s), nil
 }

@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -118,6 +119,19 @@ func TestParse(t *testing.T) {
 		_, err := lifecycle.ParseState(s)
 		require.ErrorIs(t, err, lifecycle.ErrUnknownState, "%q", s)
 		require.Contains(t, err.Error(), "WAKE DROWSY SLEEP HIBERNATION")
+	}
+	// A state in the wrong case, or with stray spaces, is named.
+	for s, want := range map[string]string{"wake": "WAKE", "Hibernation": "HIBERNATION", " SLEEP": "SLEEP", "drowsy\n": "DROWSY"} {
+		_, err := lifecycle.ParseState(s)
+		require.ErrorContains(t, err, fmt.Sprintf("did you mean %q?", want), "%q", s)
+	}
+	for _, s := range []string{"AWAKE", "", "*"} {
+		_, err := lifecycle.ParseState(s)
+		require.NotContains(t, err.Error(), "did you mean", "%q", s)
+	}
+	for s, want := range map[string]string{"TICK": "tick", "Idle_5min": "idle_5min"} {
+		_, err := lifecycle.ParseEvent(s)
+		require.ErrorContains(t, err, fmt.Sprintf("did you mean %q?", want), "%q", s)
 	}
 	for _, ev := range lifecycle.Events() {
 		got, err := lifecycle.ParseEvent(string(ev))

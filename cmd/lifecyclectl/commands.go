@@ -21,9 +21,10 @@ type command struct {
 	summary  string   // one line for the command list
 	details  string   // more help, or ""
 	hidden   []string // flags left out of the help: test hooks
-	noDir    bool     // reads no lifecycle directory: --dir is refused
+	noDir    bool     // reads no lifecycle directory: a --dir is accepted and ignored
 	errors   string   // what exit 1 means for it, for its help
 	locks    bool     // may find the lifecycle lock held: exit 3
+	busy     string   // when exit 3 comes, for its help; "" for a lock without --wait
 	new      func() subcommand
 }
 
@@ -66,6 +67,15 @@ var commands = []command{
 		details: rotateDetails,
 		errors:  "no such directory, or a log file could not be compressed; the\n     message names it",
 		new:     func() subcommand { return &rotateCmd{} },
+	},
+	{
+		name: "repair", synopsis: "[--dry-run] [--json] [--table FILE]",
+		summary: "move a corrupt state file aside and rebuild the record from the log",
+		details: repairDetails,
+		errors:  "no such directory, a state file that cannot be read (not a content\n     problem), or a failed write; the message names the file",
+		locks:   true,
+		busy:    ", or a daemon runs on\n     the directory",
+		new:     func() subcommand { return &repairCmd{} },
 	},
 	{
 		name: "graph", synopsis: "[--format mermaid|dot|json] [--table FILE]",
@@ -126,8 +136,8 @@ func commandNames() string {
 
 // flagSet is the command's flags, plus the global --dir unless the
 // command has a --dir of its own. A command that reads no directory takes
-// --dir too, so as to refuse it by name rather than as an unknown flag; its
-// help leaves it out.
+// --dir too and ignores it, so that an alias carrying --dir works for every
+// command; its help leaves it out.
 func (c *command) flagSet(e *env, sub subcommand) *flag.FlagSet {
 	fs := flag.NewFlagSet(progName+" "+c.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

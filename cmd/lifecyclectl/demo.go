@@ -35,7 +35,7 @@ type demoCmd struct {
 
 func (c *demoCmd) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.dir, "dir", "", "run in `D`, empty or missing, instead of a new temporary directory")
-	fs.DurationVar(&c.pace, "pace", 40*time.Millisecond, "real time each simulated minute takes; 0 runs flat out")
+	durationVar(fs, &c.pace, "pace", 40*time.Millisecond, "the real `DURATION` each simulated minute takes; 0 runs flat out")
 }
 
 func (c *demoCmd) run(e *env, args []string) error {

@@ -58,7 +58,7 @@ type dispatchCmd struct {
 func (c *dispatchCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.guards.SleepEligible, "sleep-eligible", false, "set the sleep_eligible guard (DROWSY + idle_30min -> SLEEP)")
 	fs.BoolVar(&c.guards.StillIdle, "still-idle", false, "set the still_idle guard (SLEEP + sleep_cycle_done -> HIBERNATION)")
-	fs.DurationVar(&c.wait, "wait", 0, "wait up to `DURATION` for the lock instead of failing at once")
+	durationVar(fs, &c.wait, "wait", 0, "wait up to `DURATION` for the lock instead of failing at once")
 	c.table.define(fs)
 	fs.BoolVar(&c.init, "init", false, "create the lifecycle directory if it does not exist")
 	fs.BoolVar(&c.json, "json", false, "print what the dispatch did as one JSON object")

@@ -15,7 +15,7 @@ const exitCodesHelp = `Exit codes:
   2  usage: unknown command, flag or event, a flag the command does not
      take, or a bad argument
   3  the lifecycle lock is held by another process (dispatch without
-     --wait, or --wait ran out)
+     --wait, or --wait ran out), or a daemon runs on the directory (repair)
 `
 
 // exitCodes is the help's list of the exit codes c may end with.
@@ -25,7 +25,11 @@ func (c *command) exitCodes() string {
 	fmt.Fprintf(&b, "  1  error: %s\n", c.errors)
 	b.WriteString("  2  usage: an unknown flag, a flag " + c.name + " does not take, or a bad\n     argument\n")
 	if c.locks {
-		b.WriteString("  3  the lifecycle lock is held by another process (without --wait, or\n     --wait ran out)\n")
+		busy := c.busy
+		if busy == "" {
+			busy = " (without --wait, or\n     --wait ran out)"
+		}
+		b.WriteString("  3  the lifecycle lock is held by another process" + busy + "\n")
 	}
 	return b.String()
 }

@@ -31,10 +31,12 @@ log does not give), the transitions, and the longest sleep that began that
 day (whole, up to the period's end); then the total. The states are the
 library's, or with --table FILE that table's; time in any other state is
 shown as "other". --svg prints instead a self-contained SVG timeline, one
-row per UTC day, a bar per stretch of time in a state.
+row per UTC day, a bar per stretch of time in a state (at least 2 px wide),
+and the time after the log's last line drawn as unknown.
 
-T is an RFC 3339 time (2026-11-25T22:45:32Z), a UTC date (2026-11-25,
-meaning its midnight) or a duration (2h, meaning that long ago).
+T is an RFC 3339 time (2026-11-25T22:45:32Z; a space may stand for the T,
+and a time without an offset is UTC), a UTC date (2026-11-25, meaning its
+midnight), a duration (2h, meaning that long ago) or now.
 
 Transitions go in the order of their seq, not of the files' names (a clock
 stepped back across midnight writes into the previous day's file); a line

@@ -15,8 +15,9 @@ const logDetails = `Streams the event log, oldest day first, plain and rotated (
 files alike, as aligned lines: the time (UTC), the event, then the line's
 other fields as key=value. --json prints the lines as they are written.
 
-T is an RFC 3339 time (2026-11-25T22:45:32Z), a UTC date (2026-11-25,
-meaning its midnight) or a duration (2h, meaning that long ago). --since
+T is an RFC 3339 time (2026-11-25T22:45:32Z; a space may stand for the T,
+and a time without an offset is UTC), a UTC date (2026-11-25, meaning its
+midnight), a duration (2h, meaning that long ago) or now. --since
 is inclusive, --until exclusive.
 
 --follow keeps printing lines as they are appended, polling every 200ms and
@@ -27,6 +28,8 @@ Malformed lines (a torn last line after a crash, say) are skipped and
 reported on standard error, with their file and byte offset (in a .gz
 file, the offset in its uncompressed content); they never fail the
 command. The directory must exist (exit 1 otherwise); logs/ need not.
+When nothing matches, standard error says so, with the UTC days the log's
+files cover.
 `
 
 // pollInterval is how often --follow looks for new lines and files.
@@ -78,8 +81,8 @@ func (c *logCmd) run(e *env, args []string) error {
 	} else {
 		var st lifecycle.LogStats
 		st, err = lifecycle.ReadLog(logDir, q, emit)
-		if err == nil && st.Files == 0 {
-			fmt.Fprintf(e.stderr, "%s log: no log files in %s\n", progName, logDir)
+		if err == nil && st.Entries == 0 {
+			err = c.sayNothing(e, logDir, q)
 		}
 	}
 	if errors.Is(err, errLimit) {
@@ -87,6 +90,42 @@ func (c *logCmd) run(e *env, args []string) error {
 	}
 	bad.summary(e)
 	return err
+}
+
+// sayNothing tells, on stderr, why a read printed no line: no log at all,
+// or none in the period and kind asked for, with the days the log's files
+// cover so that the next --since or --until can hit them.
+func (c *logCmd) sayNothing(e *env, logDir string, q lifecycle.LogQuery) error {
+	files, err := lifecycle.LogFiles(logDir)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		fmt.Fprintf(e.stderr, "%s log: no log files in %s\n", progName, logDir)
+		return nil
+	}
+	what := "no lines"
+	if q.Kind != "" {
+		what = fmt.Sprintf("no %s lines", q.Kind)
+	}
+	first, last := files[0].Day.Format(time.DateOnly), files[len(files)-1].Day.Format(time.DateOnly)
+	fmt.Fprintf(e.stderr, "%s log: %s%s (the log's files cover %s to %s, UTC days)\n",
+		progName, what, periodWords(q.Since, q.Until), first, last)
+	return nil
+}
+
+// periodWords is " between X and Y", " at or after X", " before Y" or "".
+func periodWords(since, until time.Time) string {
+	const layout = time.RFC3339Nano
+	switch {
+	case !since.IsZero() && !until.IsZero():
+		return fmt.Sprintf(" between %s and %s", since.UTC().Format(layout), until.UTC().Format(layout))
+	case !since.IsZero():
+		return " at or after " + since.UTC().Format(layout)
+	case !until.IsZero():
+		return " before " + until.UTC().Format(layout)
+	}
+	return ""
 }
 
 // query checks the flags and turns them into a LogQuery.

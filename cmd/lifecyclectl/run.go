@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -85,9 +86,6 @@ func (e *env) main(args []string) error {
 		}
 		return usagef(name, "%v", err)
 	}
-	if cmd.noDir && e.dir != "" {
-		return usagef(name, "--dir does not apply: %s reads no lifecycle directory", name)
-	}
 	return sub.run(e, pos)
 }
 
@@ -104,12 +102,33 @@ func (e *env) report(err error) int {
 		}
 		fmt.Fprintf(e.stderr, "%s: %s\nRun '%s' for usage.\n", prefix, u.msg, help)
 		return exitUsage
-	case errors.Is(err, lifecycle.ErrLocked):
+	case errors.Is(err, lifecycle.ErrLocked), errors.Is(err, lifecycle.ErrDaemonRunning):
 		fmt.Fprintf(e.stderr, "%s: %v\n", progName, err)
 		return exitLocked
 	}
 	fmt.Fprintf(e.stderr, "%s: %v\n", progName, err)
+	if errors.Is(err, lifecycle.ErrCorruptState) {
+		fmt.Fprintf(e.stderr, "The file is left as it is. To see the record the log gives: %[1]s repair --dry-run\n"+
+			"To put that record in place (the bad file is kept beside it): %[1]s repair\n", e.invocation())
+	}
 	return exitError
+}
+
+// invocation is how to run this command again on the same directory, for
+// messages that suggest a next command.
+func (e *env) invocation() string {
+	if e.dir == "" {
+		return progName
+	}
+	return progName + " --dir " + shellQuote(e.dir)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./~+:@%,=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // storeDir is --dir, else $IAI_MCP_STORE, else ~/.iai-mcp: the Python

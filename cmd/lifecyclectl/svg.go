@@ -22,6 +22,9 @@ const (
 	svgLegend = 44  // the legend below the rows
 	svgWidth  = svgLabelW + svgChartW + svgRightW
 	svgPerSec = float64(svgChartW) / (24 * 60 * 60) // px per second
+	// svgMinW is the narrowest bar: a few minutes are under 2 px at 40 px
+	// an hour, and every stretch in a state gets a mark one can see.
+	svgMinW = 2.0
 )
 
 // svgColors are the seed's states' colours; other states take svgPalette's
@@ -85,7 +88,7 @@ func writeSVG(ctx context.Context, w io.Writer, h lifecycle.History, t *lifecycl
 	p(`<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">
 <title>lifecycle history of %s, %s to %s</title>
-<defs><pattern id="before-log" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#e4e4e4"/><line x1="0" y1="0" x2="0" y2="6" stroke="#b8b8b8" stroke-width="3"/></pattern></defs>
+<defs><pattern id="before-log" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#e4e4e4"/><line x1="0" y1="0" x2="0" y2="6" stroke="#b8b8b8" stroke-width="3"/></pattern><pattern id="after-log" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(-45)"><rect width="6" height="6" fill="#ffffff"/><line x1="0" y1="0" x2="0" y2="6" stroke="#d0d0d0" stroke-width="2"/></pattern></defs>
 <rect width="100%%" height="100%%" fill="#ffffff"/>
 <text x="%d" y="18" font-size="14" font-weight="bold">Lifecycle history, %s to %s (UTC)</text>
 <text x="%d" y="34" fill="#555555">%s</text>
@@ -112,22 +115,44 @@ func writeSVG(ctx context.Context, w io.Writer, h lifecycle.History, t *lifecycl
 		return lifecycle.HistoryStats{}, err
 	}
 
+	// After the log's last line nothing says the daemon ran: that time is
+	// drawn as unknown, not as the last state.
+	lastLine, lerr := lastLogTime(h.Dir)
+	if lerr != nil {
+		return lifecycle.HistoryStats{}, lerr
+	}
+	bar := func(s lifecycle.Span, from, to time.Time, afterLog bool) {
+		day := from.UTC().Truncate(24 * time.Hour)
+		fill, label := svgColor(states, s.State), string(s.State)
+		switch {
+		case afterLog:
+			fill, label = "url(#after-log)", "unknown: no line in the log after "+humanTime(lastLine)+" (last state "+string(s.State)+")"
+		case s.Entered == nil:
+			fill, label = "url(#before-log)", string(s.State)+", before the log's first transition"
+		}
+		title := fmt.Sprintf("%s %s to %s (%s)", label, humanTime(from), humanTime(to), hms(to.Sub(from)))
+		if s.Entered != nil && !afterLog {
+			title += "; entered by " + transitionText(*s.Entered)
+		}
+		p(`<rect class="span" x="%.3f" y="%d" width="%.3f" height="%d" fill="%s" data-state="%s" data-before-log="%t" data-after-log="%t" data-start="%s" data-end="%s" data-seconds="%.6f"><title>%s</title></rect>`+"\n",
+			x(day, from), rowY(day), max(to.Sub(from).Seconds()*svgPerSec, svgMinW), svgRowH, fill,
+			xmlText(string(s.State)), s.Entered == nil, afterLog, lifecycle.FormatTimestamp(from), lifecycle.FormatTimestamp(to),
+			to.Sub(from).Seconds(), xmlText(title))
+	}
 	st, herr := h.TimelineContext(ctx, since, until, func(s lifecycle.Span) error {
 		for from := s.Start; from.Before(s.End); {
 			day := from.UTC().Truncate(24 * time.Hour)
 			to := minTime(day.AddDate(0, 0, 1), s.End)
-			fill, label := svgColor(states, s.State), string(s.State)
-			if s.Entered == nil {
-				fill, label = "url(#before-log)", string(s.State)+", before the log's first transition"
+			known := to
+			if lastLine.Before(to) {
+				known = maxTime(from, lastLine)
 			}
-			title := fmt.Sprintf("%s %s to %s (%s)", label, humanTime(from), humanTime(to), hms(to.Sub(from)))
-			if s.Entered != nil {
-				title += "; entered by " + transitionText(*s.Entered)
+			if known.After(from) {
+				bar(s, from, known, false)
 			}
-			p(`<rect class="span" x="%.3f" y="%d" width="%.3f" height="%d" fill="%s" data-state="%s" data-before-log="%t" data-start="%s" data-end="%s" data-seconds="%.6f"><title>%s</title></rect>`+"\n",
-				x(day, from), rowY(day), to.Sub(from).Seconds()*svgPerSec, svgRowH, fill,
-				xmlText(string(s.State)), s.Entered == nil, lifecycle.FormatTimestamp(from), lifecycle.FormatTimestamp(to),
-				to.Sub(from).Seconds(), xmlText(title))
+			if known.Before(to) {
+				bar(s, known, to, true)
+			}
 			from = to
 		}
 		return err
@@ -144,8 +169,27 @@ func writeSVG(ctx context.Context, w io.Writer, h lifecycle.History, t *lifecycl
 		lx += 28 + 8*len(s)
 	}
 	p(`<rect x="%d" y="%d" width="12" height="12" fill="url(#before-log)"/><text x="%d" y="%d">before the log's first transition</text>`+"\n", lx, ly, lx+16, ly+10)
+	lx += 16 + 6*len("before the log's first transition") + 12
+	p(`<rect x="%d" y="%d" width="12" height="12" fill="url(#after-log)" stroke="#d0d0d0"/><text x="%d" y="%d">unknown: after the log's last line</text>`+"\n", lx, ly, lx+16, ly+10)
 	p("</svg>\n")
 	return st, err
+}
+
+// lastLogTime is the time of the log's last line, of any kind, or the zero
+// time for an empty log. Each line goes to the file of its own time's UTC
+// day, so the last line is in the newest day's files, whatever order the
+// lines were written in.
+func lastLogTime(logDir string) (time.Time, error) {
+	files, err := lifecycle.LogFiles(logDir)
+	if err != nil || len(files) == 0 {
+		return time.Time{}, err
+	}
+	var last time.Time
+	_, err = lifecycle.ReadLog(logDir, lifecycle.LogQuery{Since: files[len(files)-1].Day}, func(e lifecycle.LogEntry) error {
+		last = maxTime(last, e.Time)
+		return nil
+	})
+	return last, err
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -40,10 +40,14 @@ func svgLog(t *testing.T) string {
 	return dir
 }
 
+// svgLastLine is the time of svgLog's last line.
+var svgLastLine = time.Date(2026, 11, 26, 23, 59, 30, 0, time.UTC)
+
 // svgBar is a bar of the timeline as the SVG has it.
 type svgBar struct {
 	state          lifecycle.State
 	beforeLog      bool
+	afterLog       bool
 	start, end     time.Time
 	x, width, secs float64
 	y              int
@@ -93,15 +97,17 @@ func parseSVG(t *testing.T, doc []byte) []svgBar {
 		y, err := strconv.Atoi(attr["y"])
 		require.NoError(t, err)
 		bars = append(bars, svgBar{lifecycle.State(attr["data-state"]), attr["data-before-log"] == "true",
-			ts("data-start"), ts("data-end"), f("x"), f("width"), f("data-seconds"), y})
+			attr["data-after-log"] == "true", ts("data-start"), ts("data-end"), f("x"), f("width"), f("data-seconds"), y})
 	}
 	require.Equal(t, "http://www.w3.org/2000/svg svg", root)
 	return bars
 }
 
 // The SVG is well-formed and self-contained, and each bar is as wide as
-// the time it stands for; per day and state, the bars add up to the time
-// History.Days gives.
+// the time it stands for, and never narrower than svgMinW, so that every
+// stretch in a state shows; time after the log's last line is drawn as
+// unknown; per day and state, the bars add up to the time History.Days
+// gives.
 func TestHistorySVG(t *testing.T) {
 	dir := svgLog(t)
 	tests := []struct {
@@ -130,7 +136,10 @@ func TestHistorySVG(t *testing.T) {
 			rows := map[int]bool{}
 			for _, b := range bars {
 				require.InDelta(t, b.end.Sub(b.start).Seconds(), b.secs, 1e-6, "data-seconds of %+v", b)
-				require.InDelta(t, b.secs*svgPerSec, b.width, 0.001, "width of %+v", b)
+				require.InDelta(t, max(b.secs*svgPerSec, svgMinW), b.width, 0.001, "width of %+v", b)
+				require.GreaterOrEqual(t, b.width, svgMinW, "a bar one can see: %+v", b)
+				// The log's last line is seq 5's, at 2026-11-26T23:59:30Z.
+				require.Equal(t, !b.start.Before(svgLastLine), b.afterLog, "after the log's last line: %+v", b)
 				day := b.start.Truncate(24 * time.Hour)
 				require.InDelta(t, svgLabelW+b.start.Sub(day).Seconds()*svgPerSec, b.x, 0.001, "x of %+v", b)
 				require.False(t, b.end.After(day.AddDate(0, 0, 1)), "a bar stays in its day: %+v", b)

@@ -25,7 +25,16 @@ func TestParseTimeArg(t *testing.T) {
 		{in: "yesterday", wantErr: "want an RFC 3339 time"},
 		{in: "", wantErr: "want an RFC 3339 time"},
 		{in: "2026-13-01", wantErr: "want an RFC 3339 time"},
-		{in: "2026-11-25 22:45:32", wantErr: "want an RFC 3339 time"},
+		{in: "now", want: now},
+		{in: "NOW", want: now},
+		// A space may stand for the T; a time without an offset is UTC.
+		{in: "2026-11-25 22:45:32", want: time.Date(2026, 11, 25, 22, 45, 32, 0, time.UTC)},
+		{in: "2026-11-26 00:30", want: time.Date(2026, 11, 26, 0, 30, 0, 0, time.UTC)},
+		{in: "2026-11-26T00:30", want: time.Date(2026, 11, 26, 0, 30, 0, 0, time.UTC)},
+		{in: "2026-11-25T22:45:32.5", want: time.Date(2026, 11, 25, 22, 45, 32, 500000000, time.UTC)},
+		{in: "2026-11-25 23:45:32+01:00", want: time.Date(2026, 11, 25, 22, 45, 32, 0, time.UTC)},
+		{in: "2026-11-25 25:00", wantErr: "want an RFC 3339 time"},
+		{in: "yesterday", wantErr: "a time without an offset is UTC"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

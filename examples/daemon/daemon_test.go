@@ -244,6 +244,9 @@ func TestDaemonWalksToHibernationAndExits(t *testing.T) {
 	require.Equal(t, []string{"WAKE->DROWSY idle_5min", "DROWSY->SLEEP idle_30min", "SLEEP->HIBERNATION sleep_cycle_done"},
 		transitions(t, dir))
 	require.Zero(t, countKind(t, dir, "shadow_run_warning"))
+	// One voice per channel: what it does goes to stdout, once; stderr is
+	// for warnings and errors, and a clean life has none.
+	require.Empty(t, p.stderr.String())
 }
 
 func TestDaemonShadowRunStaysUp(t *testing.T) {

@@ -22,7 +22,8 @@
 //	exit: HIBERNATION                          then it exits 0
 //	stopped: terminated signal received        SIGTERM, SIGINT or SIGHUP; exits 0
 //
-// Errors and the library's own log go to stderr. Exit codes:
+// Warnings and errors go to stderr (a clean life writes nothing there).
+// Exit codes:
 //
 //	0   after HIBERNATION, or a stop signal (SIGTERM, SIGINT, SIGHUP)
 //	1   an error (a corrupt state file is left for an operator, never overwritten)
@@ -146,7 +147,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		return exitUsage
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	// Transitions are narrated on stdout; the kit's log also records them
+	// at Info, which would say each one twice. stderr keeps what needs a
+	// person: warnings and errors.
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	say := func(line string) {
 		if _, err := fmt.Fprintln(stdout, line); err != nil {
 			logger.Warn("daemon: cannot write to stdout", "err", err)

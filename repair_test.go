@@ -1,0 +1,235 @@
+package lifecycle_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iai-mcp/lifecycle"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// repairDir is a directory whose log holds two transitions, WAKE -> DROWSY
+// -> SLEEP (seqs 1 and 2), with a heartbeat between, and whose state file
+// is then replaced by bad.
+func repairDir(t *testing.T, bad func(path string)) (dir string, clock *testClock) {
+	t.Helper()
+	dir = t.TempDir()
+	clock = &testClock{t: time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)}
+	m, err := lifecycle.New(dir, lifecycle.WithClock(clock.now))
+	require.NoError(t, err)
+	for _, step := range []struct {
+		ev lifecycle.Event
+		g  lifecycle.Guards
+	}{
+		{lifecycle.Idle5Min, lifecycle.Guards{}},
+		{lifecycle.Idle30Min, lifecycle.Guards{SleepEligible: true}},
+	} {
+		clock.advance(time.Minute)
+		_, err := m.Dispatch(step.ev, step.g)
+		require.NoError(t, err)
+	}
+	require.NoError(t, m.Close())
+	bad(filepath.Join(dir, lifecycle.DefaultStateFile))
+	return dir, clock
+}
+
+// testClock is a clock a test moves by hand.
+type testClock struct{ t time.Time }
+
+func (c *testClock) now() time.Time          { return c.t }
+func (c *testClock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+// writeBad replaces the state file with data.
+func writeBad(t *testing.T, data []byte) func(string) {
+	return func(path string) { require.NoError(t, os.WriteFile(path, data, 0o600)) }
+}
+
+// The corrupt state files an operator meets: each is moved aside, never
+// deleted, and the record is rebuilt from the log's last transition.
+func TestRepairStateRebuildsFromTheLog(t *testing.T) {
+	truncated := func(path string) {
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(path, data[:len(data)/2], 0o600))
+	}
+	tests := []struct {
+		name    string
+		bad     func(path string)
+		problem string
+	}{
+		{"truncated", truncated, "corrupt state file"},
+		{"empty", writeBad(t, nil), "corrupt state file"},
+		{"NUL-filled", writeBad(t, bytes.Repeat([]byte{0}, 4096)), "corrupt state file"},
+		{"invalid UTF-8", writeBad(t, []byte("{\"current_state\": \"\xff\xfe\"}")), "corrupt state file"},
+		{"a directory", func(path string) {
+			require.NoError(t, os.Remove(path))
+			require.NoError(t, os.Mkdir(path, 0o700))
+		}, "corrupt state file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, clock := repairDir(t, tt.bad)
+			path := filepath.Join(dir, lifecycle.DefaultStateFile)
+			before := snapshotDir(t, dir)
+
+			// A dry run says what it would do and changes nothing.
+			clock.advance(time.Hour)
+			plan, err := lifecycle.RepairState(dir, true, lifecycle.WithClock(clock.now))
+			require.NoError(t, err)
+			require.ErrorContains(t, plan.Problem, tt.problem)
+			require.ErrorContains(t, plan.Problem, path)
+			require.Empty(t, plan.MovedTo)
+			require.Equal(t, before, snapshotDir(t, dir), "a dry run wrote")
+
+			done, err := lifecycle.RepairState(dir, false, lifecycle.WithClock(clock.now))
+			require.NoError(t, err)
+			require.Equal(t, plan.Record, done.Record, "the dry run showed another record")
+			require.Equal(t, plan.Defaults, done.Defaults)
+
+			// The bad file is kept, byte for byte, beside the new one.
+			require.True(t, strings.HasPrefix(done.MovedTo, path+".corrupt-"), done.MovedTo)
+			require.Equal(t, before[filepath.Base(path)], snapshotPath(t, done.MovedTo))
+
+			rec, err := lifecycle.LoadState(path)
+			require.NoError(t, err)
+			require.Equal(t, done.Record, rec)
+			require.Equal(t, lifecycle.Sleep, rec.CurrentState)
+			require.Equal(t, int64(2), rec.TransitionSeq)
+			require.Equal(t, time.Date(2026, 11, 25, 22, 2, 0, 0, time.UTC), rec.SinceTS)
+			require.NotNil(t, rec.LastTransition)
+			require.Equal(t, lifecycle.Transition{From: lifecycle.Drowsy, To: lifecycle.Sleep,
+				Event: lifecycle.Idle30Min, Seq: 2, Time: rec.SinceTS}, *rec.LastTransition)
+			require.Equal(t, clock.now(), rec.LastActivityTS)
+			require.Contains(t, done.Defaults, "last_activity_ts")
+			require.Contains(t, done.Defaults, "wrapper_event_seq")
+			require.NotContains(t, done.Defaults, "current_state")
+
+			// The machine goes on from there: the next seq follows the log's.
+			m, err := lifecycle.New(dir, lifecycle.WithClock(clock.now))
+			require.NoError(t, err)
+			s, err := m.Dispatch(lifecycle.RequestArrived, lifecycle.Guards{})
+			require.NoError(t, err)
+			require.Equal(t, lifecycle.Wake, s)
+			require.NoError(t, m.Close())
+			require.Equal(t, []int64{1, 2, 3}, loggedSeqs(t, filepath.Join(dir, lifecycle.DefaultLogDir)))
+
+			// Nothing left to repair.
+			again, err := lifecycle.RepairState(dir, false, lifecycle.WithClock(clock.now))
+			require.NoError(t, err)
+			require.NoError(t, again.Problem)
+			require.Empty(t, again.MovedTo)
+		})
+	}
+}
+
+// A log without a transition gives the default record, at the seq the log
+// has reached (none).
+func TestRepairStateWithoutHistory(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 25, 22, 0, 0, 0, time.UTC)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, lifecycle.DefaultStateFile), []byte("{"), 0o600))
+	done, err := lifecycle.RepairState(dir, false, lifecycle.WithClock(func() time.Time { return now }))
+	require.NoError(t, err)
+	require.Nil(t, done.From)
+	require.Equal(t, lifecycle.DefaultRecord(now), done.Record)
+	require.Contains(t, done.Defaults, "current_state")
+}
+
+// A healthy or missing state file is left alone.
+func TestRepairStateLeavesAGoodFile(t *testing.T) {
+	dir, _ := repairDir(t, func(string) {})
+	before := snapshotDir(t, dir)
+	r, err := lifecycle.RepairState(dir, false)
+	require.NoError(t, err)
+	require.NoError(t, r.Problem)
+	require.Equal(t, before, snapshotDir(t, dir))
+
+	empty := t.TempDir()
+	r, err = lifecycle.RepairState(empty, false)
+	require.NoError(t, err)
+	require.NoError(t, r.Problem)
+	_, err = os.Stat(filepath.Join(empty, lifecycle.DefaultStateFile))
+	require.ErrorIs(t, err, os.ErrNotExist)
+}
+
+// A running daemon, or a writer holding the lifecycle lock, keeps the
+// repair out: it writes nothing.
+func TestRepairStateRefusesWhileHeld(t *testing.T) {
+	t.Run("daemon", func(t *testing.T) {
+		dir, _ := repairDir(t, writeBad(t, []byte("{")))
+		d, err := lifecycle.AcquireDaemon(dir)
+		require.NoError(t, err)
+		defer func() { require.NoError(t, d.Release()) }()
+		before := snapshotDir(t, dir)
+		_, err = lifecycle.RepairState(dir, false)
+		require.ErrorIs(t, err, lifecycle.ErrDaemonRunning)
+		require.Equal(t, before, snapshotDir(t, dir))
+	})
+	t.Run("lifecycle lock", func(t *testing.T) {
+		dir, _ := repairDir(t, writeBad(t, []byte("{")))
+		release := holdLifecycleLock(t, dir)
+		defer release()
+		before := snapshotDir(t, dir)
+		_, err := lifecycle.RepairState(dir, false)
+		require.ErrorIs(t, err, lifecycle.ErrLocked)
+		require.Equal(t, before, snapshotDir(t, dir))
+	})
+}
+
+// holdLifecycleLock takes dir's lifecycle lock through a descriptor of its
+// own, as another process would, until release.
+func holdLifecycleLock(t *testing.T, dir string) (release func()) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(dir, lifecycle.DefaultLockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	require.NoError(t, err)
+	require.NoError(t, unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB))
+	return func() { require.NoError(t, f.Close()) }
+}
+
+// snapshotDir is the content of dir's regular files by name (a directory
+// maps to "dir").
+func snapshotDir(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, e := range entries {
+		out[e.Name()] = snapshotPath(t, filepath.Join(dir, e.Name()))
+	}
+	return out
+}
+
+func snapshotPath(t *testing.T, path string) string {
+	t.Helper()
+	fi, err := os.Stat(path)
+	require.NoError(t, err)
+	if fi.IsDir() {
+		return "dir"
+	}
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(data)
+}
+
+// loggedSeqs are the seqs of the state_transition lines of logDir, in file
+// order.
+func loggedSeqs(t *testing.T, logDir string) []int64 {
+	t.Helper()
+	var seqs []int64
+	_, err := lifecycle.ReadLog(logDir, lifecycle.LogQuery{Kind: "state_transition"}, func(e lifecycle.LogEntry) error {
+		var v struct {
+			Seq int64 `json:"seq"`
+		}
+		require.NoError(t, json.Unmarshal(e.Raw, &v))
+		seqs = append(seqs, v.Seq)
+		return nil
+	})
+	require.NoError(t, err)
+	return seqs
+}
