@@ -3,8 +3,10 @@
 package lifecycle
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 )
 
@@ -29,4 +31,26 @@ func readRegular(f *os.File, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("file grew past the %d bytes allowed", max)
 	}
 	return data, nil
+}
+
+// sysError is a system call that failed while a file was read: the system's
+// trouble (permissions, descriptors, the disk), not the file's content.
+// op names the call.
+type sysError struct {
+	op  string
+	err error
+}
+
+func (e *sysError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *sysError) Unwrap() error { return e.err }
+
+// fileError names path in err, a reader's failure: a *sysError becomes an
+// *fs.PathError of its call; anything else is a problem with the file
+// itself, which content makes into the caller's error.
+func fileError(path string, err error, content func(path string, err error) error) error {
+	var se *sysError
+	if errors.As(err, &se) {
+		return &fs.PathError{Op: se.op, Path: path, Err: se.err}
+	}
+	return content(path, err)
 }

@@ -787,9 +787,13 @@ func objectFields(v json.RawMessage) (fields []Field, ok bool) {
 }
 
 // LoadState reads the state file at path. A missing file reads as
-// DefaultRecord(time.Now()) and nothing is written. A file that cannot be
-// read, is not JSON or fails validation gives a *fs.PathError naming it and
-// wrapping ErrCorruptState; the file is left as it is.
+// DefaultRecord(time.Now()) and nothing is written. A file that is not JSON,
+// fails validation, is too large or is not a regular file gives an
+// *fs.PathError naming it and wrapping ErrCorruptState; the file is left as
+// it is. A system call that fails (permission denied, too many open files,
+// an I/O error) gives that call's *fs.PathError, Op "open", "read",
+// "fstat" or "close", and does not wrap ErrCorruptState: the file may be
+// good.
 //
 // The state file must be a regular file. A symbolic link at path (dangling
 // or not) is refused in the same way, with an error saying so, rather than
@@ -849,13 +853,12 @@ var errStateSymlink = errors.New("is a symbolic link; refusing to follow it " +
 // written before, from a regular file): only other bytes cost an fstat, to
 // make sure they come from a regular file (a FIFO or a device with bytes
 // to read would pass the read otherwise).
+//
+// Errors name path. What the file is or holds (a symbolic link, not a
+// regular file, too large) wraps ErrCorruptState; a system call that fails
+// (permissions, descriptors, the disk) is reported as it is, by its name:
+// the file may be good, and must not be taken for a corrupt one.
 func readStateInto(path string, buf []byte, known func([]byte) bool) (data []byte, exists bool, err error) {
-	corrupt := func(err error) ([]byte, bool, error) {
-		if err == unix.ELOOP {
-			err = errStateSymlink
-		}
-		return nil, true, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
-	}
 	var fd int
 	for {
 		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
@@ -863,30 +866,38 @@ func readStateInto(path string, buf []byte, known func([]byte) bool) (data []byt
 			break
 		}
 	}
-	if err == unix.ENOENT {
+	switch {
+	case err == unix.ENOENT:
 		return nil, false, nil
-	}
-	if err != nil {
-		return corrupt(err)
+	case err == unix.ELOOP:
+		return nil, true, corruptState(path, errStateSymlink)
+	case err != nil:
+		return nil, true, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	data, err = readFD(fd, MaxStateSize, buf)
 	if err == nil && !known(data) {
 		err = checkRegular(fd)
 	}
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
-		err = cerr
+		err = &sysError{"close", cerr}
 	}
 	if err != nil {
-		return corrupt(err)
+		return nil, true, fileError(path, err, corruptState)
 	}
 	return data, true, nil
+}
+
+// corruptState is the error for a state file at path whose content is not a
+// record, for the reason err.
+func corruptState(path string, err error) error {
+	return &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
 }
 
 // readFD is readRegular for a raw descriptor, in as few system calls as it
 // can: a read that returns less than it asked for has reached the end of a
 // regular file, so a state file smaller than buf takes one read. fstat
 // runs only when something is off (an error, nothing read, too much), to
-// say what the file is instead.
+// say what the file is instead. A failed system call is a *sysError.
 func readFD(fd int, max int64, buf []byte) ([]byte, error) {
 	if cap(buf) < 4096 {
 		buf = make([]byte, 0, 4096)
@@ -897,7 +908,7 @@ func readFD(fd int, max int64, buf []byte) ([]byte, error) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		asked := cap(buf) - len(buf)
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		n, err := sysRead(fd, buf[len(buf):cap(buf)])
 		if err == unix.EINTR {
 			continue
 		}
@@ -919,11 +930,15 @@ func readFD(fd int, max int64, buf []byte) ([]byte, error) {
 	}
 }
 
+// sysRead is read(2). Tests replace it to fail reads as a disk does (EIO),
+// which no file mode can make happen.
+var sysRead = unix.Read
+
 // checkRegular refuses anything but a regular file.
 func checkRegular(fd int) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return err
+		return &sysError{"fstat", err}
 	}
 	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("not a regular file (%v)", modeType(uint32(st.Mode)))
@@ -932,11 +947,15 @@ func checkRegular(fd int) error {
 }
 
 // notRegular says what is wrong with the file fd reads: not a regular file,
-// larger than max, or the read error err. nil means an empty regular file.
+// larger than max, or the read error err (a *sysError). nil means an empty
+// regular file.
 func notRegular(fd int, max int64, err error) error {
 	var st unix.Stat_t
 	if serr := unix.Fstat(fd, &st); serr != nil {
-		return errors.Join(err, serr)
+		if err != nil {
+			return &sysError{"read", err}
+		}
+		return &sysError{"fstat", serr}
 	}
 	switch {
 	case uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG:
@@ -944,7 +963,7 @@ func notRegular(fd int, max int64, err error) error {
 	case st.Size > max:
 		return fmt.Errorf("file is %d bytes, more than the %d allowed", st.Size, max)
 	case err != nil:
-		return err
+		return &sysError{"read", err}
 	}
 	if st.Size > 0 {
 		return fmt.Errorf("file grew past the %d bytes allowed", max)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // TestEncoderWritesTheKnownKeys: the encoder writes each key and the
@@ -29,4 +30,12 @@ func TestEncoderWritesTheKnownKeys(t *testing.T) {
 		require.NoError(t, dec.Decode(&v))
 	}
 	require.Equal(t, knownKeys[:], keys)
+}
+
+// FailStateReads makes every read(2) of a state file fail with err, as a
+// failing disk does, until the returned function is called. Tests that use
+// it must not run in parallel.
+func FailStateReads(err error) (restore func()) {
+	sysRead = func(int, []byte) (int, error) { return 0, err }
+	return func() { sysRead = unix.Read }
 }
