@@ -24,8 +24,9 @@ const nobody = 65534
 //
 // The child runs a copy of the test binary from a directory it can read,
 // with HOME and TMPDIR in it, because the go tool builds the binary under a
-// directory only root may enter.
-func asUnprivileged(t *testing.T) bool {
+// directory only root may enter; env ("KEY=value") is added to its
+// environment.
+func asUnprivileged(t *testing.T, env ...string) bool {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		return false
@@ -43,7 +44,7 @@ func asUnprivileged(t *testing.T) bool {
 
 	cmd := exec.Command(bin, "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HOME="+home, "TMPDIR="+home)
+	cmd.Env = append(append(os.Environ(), "HOME="+home, "TMPDIR="+home), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "%s as uid %d:\n%s", t.Name(), nobody, out)

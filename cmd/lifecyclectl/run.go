@@ -109,6 +109,9 @@ func (e *env) report(err error) int {
 		return exitLocked
 	}
 	fmt.Fprintf(e.stderr, "%s: %v\n", progName, err)
+	for _, h := range hints(err) {
+		fmt.Fprintf(e.stderr, "%s: %s\n", progName, h)
+	}
 	return exitError
 }
 
