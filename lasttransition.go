@@ -74,7 +74,7 @@ func decodeLastTransition(v json.RawMessage) (*Transition, error) {
 			return nil, fmt.Errorf("%s: missing or empty", f.key)
 		}
 	}
-	ts, err := ParseTimestamp(*raw.TS)
+	ts, err := parseRecordTime(*raw.TS)
 	if err != nil {
 		return nil, fmt.Errorf("ts: %w", err)
 	}
@@ -83,7 +83,7 @@ func decodeLastTransition(v json.RawMessage) (*Transition, error) {
 		return nil, errors.New("seq: missing")
 	}
 	if err := counter(raw.Seq, &t.Seq); err != nil || t.Seq == 0 {
-		return nil, fmt.Errorf("seq: want a positive integer, found %s", abbrev(raw.Seq))
+		return nil, fmt.Errorf("seq: want an integer from 1 to %d, found %s", int64(maxCounter), abbrev(raw.Seq))
 	}
 	return t, nil
 }

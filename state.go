@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -19,8 +20,14 @@ import (
 )
 
 // MaxStateSize bounds the state file. A real record is well under a
-// kilobyte; a larger file is refused without being read to the end.
+// kilobyte; a larger file is refused without being read to the end, and a
+// record whose file would be larger is refused before it is written (and,
+// read from a smaller file, when it is loaded: see fileSize).
 const MaxStateSize = 1 << 20
+
+// maxCounter is the largest value of a counter in the state file: one
+// less than int64's, so that the Machine can always count one more.
+const maxCounter = math.MaxInt64 - 1
 
 // Record is the content of the state file. Its JSON form (MarshalJSON) is the
 // file's: the known keys in a fixed order, then any keys this library does
@@ -269,14 +276,14 @@ func (r Record) validate(t *Table) error {
 		{"essential_variable_consecutive_clears", r.EssentialVariableConsecutiveClears},
 		{"transition_seq", r.TransitionSeq},
 	} {
-		if c.n < 0 {
-			return bad("%s is %d, want a non-negative integer", c.key, c.n)
+		if c.n < 0 || c.n > maxCounter {
+			return bad("%s is %d, want an integer from 0 to %d", c.key, c.n, int64(maxCounter))
 		}
 	}
 	if lt := r.LastTransition; lt != nil {
-		if lt.From == "" || lt.To == "" || lt.Event == "" || lt.Seq < 1 || lt.Time.IsZero() ||
+		if lt.From == "" || lt.To == "" || lt.Event == "" || lt.Seq < 1 || lt.Seq > maxCounter || lt.Time.IsZero() ||
 			lt.Time.UTC().Year() < 1 || lt.Time.UTC().Year() > 9999 {
-			return bad("last_transition needs from, to, event, a seq of at least 1 and a time in years 1 to 9999")
+			return bad("last_transition needs from, to, event, a seq from 1 to %d and a time in years 1 to 9999", int64(maxCounter))
 		}
 	}
 	if r.SleepCycleProgress != nil {
@@ -302,12 +309,12 @@ func (r Record) validate(t *Table) error {
 	return nil
 }
 
+// checkObjectOrNull refuses raw unless it is a JSON object or null, with
+// no space around it but JSON's (a form feed, say, which the encoder would
+// refuse to write).
 func checkObjectOrNull(raw json.RawMessage) error {
-	t := bytes.TrimSpace(raw)
-	if bytes.Equal(t, []byte("null")) {
-		return nil
-	}
-	if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+	t := bytes.TrimLeft(raw, " \t\r\n")
+	if !json.Valid(raw) || len(t) == 0 || t[0] != '{' && !bytes.HasPrefix(t, []byte("null")) {
 		return errors.New("want a JSON object or null")
 	}
 	return nil
@@ -315,7 +322,7 @@ func checkObjectOrNull(raw json.RawMessage) error {
 
 // MarshalJSON writes r in the file's layout, compact. It does not validate.
 func (r Record) MarshalJSON() ([]byte, error) {
-	b, err := r.encode("")
+	b, err := r.encode("", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -333,8 +340,10 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 }
 
 // encode writes the record; indent "" is compact, otherwise each level is
-// indented by indent as Python's json.dump(indent=2) does.
-func (r Record) encode(indent string) ([]byte, error) {
+// indented by indent as Python's json.dump(indent=2) does. With measure,
+// the JSON values held as bytes are not written: the size they would take
+// is added to *measure instead (see fileSize).
+func (r Record) encode(indent string, measure *int) ([]byte, error) {
 	b := make([]byte, 0, 512)
 	nl, sep := "", ":"
 	if indent != "" {
@@ -354,6 +363,10 @@ func (r Record) encode(indent string) ([]byte, error) {
 		key(k)
 		if v == nil {
 			b = append(b, "null"...)
+			return nil
+		}
+		if measure != nil {
+			*measure += indentedSize(v, indent, indent)
 			return nil
 		}
 		buf := bytes.NewBuffer(b)
@@ -501,7 +514,7 @@ func isASCII(b []byte) bool {
 
 // fileBytes is the state file's exact content.
 func (r Record) fileBytes() ([]byte, error) {
-	b, err := r.encode("  ")
+	b, err := r.encode(fileIndent, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -581,7 +594,7 @@ func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage,
 	}{{"since_ts", &r.SinceTS}, {"last_activity_ts", &r.LastActivityTS}} {
 		if s, err := requiredString(raw, f.key); err != nil {
 			fail(f.key, err)
-		} else if t, err := ParseTimestamp(s); err != nil {
+		} else if t, err := parseRecordTime(s); err != nil {
 			fail(f.key, err)
 		} else {
 			// The file format holds microseconds (Python's datetime holds
@@ -648,6 +661,14 @@ func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage,
 		extra[i].Value = compact(extra[i].Value)
 	}
 	r.Extra = extra
+	if len(errs) == 0 {
+		// What loads must save: a file within MaxStateSize can hold a
+		// record whose file is larger (see statesize.go).
+		if n := r.fileSize(); n > MaxStateSize {
+			errs = append(errs, fmt.Errorf("its record, written back (indented, non-ASCII characters escaped), "+
+				"would be %d bytes, more than the %d allowed", n, MaxStateSize))
+		}
+	}
 	return r, raw, errors.Join(errs...)
 }
 
@@ -702,15 +723,27 @@ func requiredString(raw map[string]json.RawMessage, key string) (string, error) 
 	return s, nil
 }
 
-// counter reads a non-negative integer. Missing reads 0. Booleans, floats
-// (even 1.0) and strings are refused: Python writes counters as ints.
+// parseRecordTime reads a timestamp of the record: ParseTimestamp's, but
+// not the first instant of year 1, Go's zero time, which a Record holds
+// only for a time never set (and Validate refuses).
+func parseRecordTime(s string) (time.Time, error) {
+	t, err := ParseTimestamp(s)
+	if err == nil && t.IsZero() {
+		return time.Time{}, fmt.Errorf("%q is the zero time, which stands for a time never set", s)
+	}
+	return t, err
+}
+
+// counter reads a non-negative integer, at most maxCounter. Missing reads
+// 0. Booleans, floats (even 1.0) and strings are refused: Python writes
+// counters as ints.
 func counter(v json.RawMessage, dst *int64) error {
 	if v == nil {
 		return nil
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
-	if err != nil || n < 0 {
-		return fmt.Errorf("want a non-negative integer, found %s", abbrev(v))
+	if err != nil || n < 0 || n > maxCounter {
+		return fmt.Errorf("want an integer from 0 to %d, found %s", int64(maxCounter), abbrev(v))
 	}
 	*dst = n
 	return nil
@@ -1025,12 +1058,23 @@ func saveState(path string, r Record, t *Table) error {
 // stateBytes validates r (its current_state against t) and returns the
 // state file's bytes for it; errors name path.
 func stateBytes(path string, r Record, t *Table) ([]byte, error) {
+	invalid := func(err error) error {
+		return &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
+	}
 	if err := r.validate(t); err != nil {
 		return nil, &fs.PathError{Op: "save state", Path: path, Err: err}
 	}
+	// Before the bytes are made: a record small in memory can be huge
+	// written (see statesize.go).
+	if err := r.checkFileSize(); err != nil {
+		return nil, invalid(err)
+	}
 	data, err := r.fileBytes()
 	if err != nil {
-		return nil, &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
+		return nil, invalid(err)
+	}
+	if len(data) > MaxStateSize {
+		return nil, invalid(fmt.Errorf("the state file would be %d bytes, more than the %d allowed", len(data), MaxStateSize))
 	}
 	return data, nil
 }

@@ -39,3 +39,49 @@ func FailStateReads(err error) (restore func()) {
 	sysRead = func(int, []byte) (int, error) { return 0, err }
 	return func() { sysRead = unix.Read }
 }
+
+// fileSizeValues are JSON values to measure: every token the indenter
+// treats apart, at several depths.
+var fileSizeValues = []string{
+	`{}`, `{"a":1}`, `{"a":[]}`, `{"a":{}}`, `{ "a" : [ 1 , 2 , { } , [ ] ] , "b" : null }`,
+	`{"s":"comma, colon: {brace} [bracket] \"quote\" \\ \/ \u00e9 \ud83d\ude00"}`,
+	"{\"u\":\"é ☃ 😀\"}", "{\"bad\":\"\xff\xfe\"}", "{\n\t\"n\": -1.5e+3,\r\n \"t\": true, \"f\": false}",
+	`{"a":{"b":{"c":{"d":[[[[]]],[[1]],{"e":{}}]}}}}`, " \n {} \t\r\n ", `1 `, `"s" `,
+}
+
+// TestFileSizeIsTheFileLength: fileSize counts exactly the bytes fileBytes
+// writes, wherever a JSON value sits in the record.
+func TestFileSizeIsTheFileLength(t *testing.T) {
+	for _, v := range fileSizeValues {
+		require.True(t, json.Valid([]byte(v)), v)
+		r := DefaultRecord(time.Unix(1, 0))
+		r.SleepCycleProgress = json.RawMessage(v)
+		r.Quarantine = &Quarantine{UntilTS: "é", Reason: "r", SinceTS: "s", Extra: []Field{{"q", json.RawMessage(v)}}}
+		r.Extra = []Field{{"x", json.RawMessage(v)}, {"ü", json.RawMessage(`[` + v + `,` + v + `]`)}}
+		if checkObjectOrNull(r.SleepCycleProgress) != nil {
+			r.SleepCycleProgress = nil
+		}
+		r.TransitionSeq = 1
+		r.LastTransition = &Transition{From: Wake, To: Drowsy, Event: Idle5Min, Seq: 1, Time: time.Unix(1, 0)}
+		data, err := r.fileBytes()
+		require.NoError(t, err)
+		require.Equal(t, len(data), r.fileSize(), "%s:\n%s", v, data)
+	}
+}
+
+// FuzzFileSize: for any JSON object, fileSize is the length of the file.
+func FuzzFileSize(f *testing.F) {
+	for _, v := range fileSizeValues {
+		f.Add([]byte(v))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		if checkObjectOrNull(v) != nil {
+			return
+		}
+		r := DefaultRecord(time.Unix(1, 0))
+		r.SleepCycleProgress = v
+		data, err := r.fileBytes()
+		require.NoError(t, err)
+		require.Equal(t, len(data), r.fileSize(), "%q", v)
+	})
+}
