@@ -1025,7 +1025,10 @@ func modeType(mode uint32) fs.FileMode {
 
 // SaveState validates r and replaces the file at path with it, durably: a
 // temporary file in the same directory is written, synced and renamed over
-// path, and the directory is synced. A path that is a symbolic link is
+// path, and the directory is synced. A record that Validate refuses, or
+// whose file would be larger than MaxStateSize, is refused with an
+// *fs.PathError naming path and wrapping ErrInvalidRecord, and nothing is
+// written. A path that is a symbolic link is
 // refused, as LoadState refuses it: the rename would replace the link, not
 // write to its target.
 func SaveState(path string, r Record) error {
