@@ -85,3 +85,39 @@ func FuzzFileSize(f *testing.F) {
 		require.Equal(t, len(data), r.fileSize(), "%q", v)
 	})
 }
+
+// benchRecord is a record like a daemon's: a transition made, sleep cycle
+// progress and a quarantine set.
+func benchRecord() Record {
+	r := DefaultRecord(time.Date(2026, 11, 25, 22, 45, 32, 123456000, time.UTC))
+	r.TransitionSeq = 41
+	r.LastTransition = &Transition{From: Wake, To: Drowsy, Event: Idle5Min, Seq: 41, Time: r.SinceTS}
+	r.SleepCycleProgress = json.RawMessage(`{"step":"consolidate","done":["prune","index"],"started_ts":"2026-11-25T22:40:00+00:00"}`)
+	r.Quarantine = &Quarantine{UntilTS: "2026-11-26T00:00:00+00:00", Reason: "three failures", SinceTS: "2026-11-25T22:00:00+00:00"}
+	return r
+}
+
+// BenchmarkStateBytes: what a save spends before its system calls:
+// validation, the size check, the encoding.
+func BenchmarkStateBytes(b *testing.B) {
+	r := benchRecord()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := stateBytes("state.json", r, defaultTable); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeRecord: what a read of bytes a Machine has not seen
+// spends after its system calls.
+func BenchmarkDecodeRecord(b *testing.B) {
+	data, err := benchRecord().fileBytes()
+	require.NoError(b, err)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeRecord(data, defaultTable); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
