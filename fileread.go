@@ -3,10 +3,8 @@
 package lifecycle
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 )
 
@@ -43,14 +41,3 @@ type sysError struct {
 
 func (e *sysError) Error() string { return e.op + ": " + e.err.Error() }
 func (e *sysError) Unwrap() error { return e.err }
-
-// fileError names path in err, a reader's failure: a *sysError becomes an
-// *fs.PathError of its call; anything else is a problem with the file
-// itself, which content makes into the caller's error.
-func fileError(path string, err error, content func(path string, err error) error) error {
-	var se *sysError
-	if errors.As(err, &se) {
-		return &fs.PathError{Op: se.op, Path: path, Err: se.err}
-	}
-	return content(path, err)
-}

@@ -914,8 +914,12 @@ func readStateInto(path string, buf []byte, known func([]byte) bool) (data []byt
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
 		err = &sysError{"close", cerr}
 	}
-	if err != nil {
-		return nil, true, fileError(path, err, corruptState)
+	var se *sysError
+	switch {
+	case errors.As(err, &se):
+		return nil, true, &fs.PathError{Op: se.op, Path: path, Err: se.err}
+	case err != nil:
+		return nil, true, corruptState(path, err)
 	}
 	return data, true, nil
 }
