@@ -306,7 +306,7 @@ func TestAcquireDaemonRefusesBadPaths(t *testing.T) {
 				require.NoError(t, unix.Mkfifo(daemonLockPath(dir), 0o600))
 				return daemonLockPath(dir)
 			},
-			want: "not a regular file",
+			want: "is a named pipe (FIFO), not a regular file",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -51,8 +51,9 @@
 //  1. Take the Machine's in-process mutex: goroutines queue.
 //  2. flock(LOCK_EX|LOCK_NB) the lock file. Held elsewhere: Dispatch returns
 //     ErrLocked; DispatchContext retries until the context ends.
-//  3. Load the record (missing: the default). Corrupt: return the error and
-//     write nothing.
+//  3. Load the record (missing: the default). Corrupt, or unreadable (the
+//     system call's error, not ErrCorruptState): return the error and write
+//     nothing.
 //  4. Compute the transition with the Machine's table (WithTable).
 //  5. Bookkeeping: heartbeat_refresh, request_arrived and wake_signal set
 //     last_activity_ts and increment wrapper_event_seq; shadow_run is set to

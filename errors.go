@@ -13,7 +13,10 @@ import (
 var (
 	// ErrLocked: another process holds the lifecycle lock.
 	ErrLocked = errors.New("lifecycle lock held by another process")
-	// ErrCorruptState: the state file is unreadable, not JSON, or invalid.
+	// ErrCorruptState: the state file's content is not a record: not JSON,
+	// invalid, too large, or not a regular file. A file the system will not
+	// let be read (permissions, no descriptors, a disk error) is not corrupt:
+	// that error is the system call's, an *fs.PathError naming its call.
 	ErrCorruptState = errors.New("corrupt state file")
 	// ErrUnknownState: a string that is not a state.
 	ErrUnknownState = errors.New("unknown state")

@@ -769,7 +769,7 @@ func (l *eventLog) open(path string) (*os.File, fs.FileInfo, error) {
 		}
 		fi, err := f.Stat()
 		if err == nil && !fi.Mode().IsRegular() {
-			err = fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+			err = errNotRegular(fi.Mode().Type())
 		}
 		if err != nil {
 			return nil, nil, errors.Join(pathErr("open log", path, err), f.Close())

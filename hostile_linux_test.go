@@ -77,3 +77,12 @@ func TestReadOnlyMount(t *testing.T) {
 	defer func() { require.NoError(t, unix.Mount("", dir, "", unix.MS_REMOUNT, "")) }()
 	requireRefusedWrite(t, m, dir)
 }
+
+// TestStateFileKernelReadError: a read the kernel fails with EIO (here
+// /proc/self/mem, whose first page is never mapped) is the read's error,
+// naming the file, not a corrupt state file.
+func TestStateFileKernelReadError(t *testing.T) {
+	const mem = "/proc/self/mem"
+	_, err := lifecycle.LoadState(mem)
+	requireSystemError(t, err, "read", mem, unix.EIO)
+}

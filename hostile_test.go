@@ -1,6 +1,7 @@
 package lifecycle_test
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ func TestStatePathIsADirectory(t *testing.T) {
 		_, err := m.Dispatch(ev, lifecycle.Guards{})
 		require.ErrorIs(t, err, lifecycle.ErrCorruptState)
 		require.Contains(t, err.Error(), state)
-		require.Contains(t, err.Error(), "not a regular file")
+		require.Contains(t, err.Error(), "is a directory, not a file")
 	}
 	fi, err := os.Stat(state)
 	require.NoError(t, err)
@@ -140,21 +141,46 @@ func TestPermissionsWhateverTheUmask(t *testing.T) {
 	require.Contains(t, seen, "/a/store/"+lifecycle.DefaultStateFile)
 }
 
-// TestUnwritableDirectory: as an ordinary user a 0500 directory refuses
-// writes. (Root ignores modes; hostile_linux_test.go covers root with a
-// read-only mount.)
+// TestUnwritableDirectory: a state directory the process may not write to
+// (mode 0500) refuses the temporary state file. The dispatch fails with a
+// permission error naming the state file, no byte changes, and the Machine
+// is poisoned, as by any failed write; once the directory is writable
+// again a new Machine carries on. Root ignores modes, so as root the test
+// runs as an unprivileged user in a child process (hostile_linux_test.go
+// also covers root with a read-only mount).
 func TestUnwritableDirectory(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root ignores directory modes; TestReadOnlyMount covers this case")
+	if asUnprivileged(t) {
+		return
 	}
 	dir := t.TempDir()
+	state := filepath.Join(dir, lifecycle.DefaultStateFile)
 	m, err := lifecycle.New(dir)
 	require.NoError(t, err)
 	_, err = m.Dispatch(lifecycle.Idle5Min, lifecycle.Guards{})
 	require.NoError(t, err)
 	require.NoError(t, os.Chmod(dir, 0o500))
 	defer os.Chmod(dir, 0o700)
-	requireRefusedWrite(t, m, dir)
+	before := snapshotFiles(t, dir)
+
+	_, err = m.Dispatch(lifecycle.HeartbeatRefresh, lifecycle.Guards{})
+	require.ErrorIs(t, err, fs.ErrPermission)
+	require.NotErrorIs(t, err, lifecycle.ErrCorruptState)
+	require.Contains(t, err.Error(), state)
+	_, err = m.Dispatch(lifecycle.Tick, lifecycle.Guards{})
+	require.ErrorIs(t, err, lifecycle.ErrPoisoned)
+	require.NoError(t, m.Close())
+	require.Equal(t, before, snapshotFiles(t, dir))
+	rec, err := lifecycle.LoadState(state)
+	require.NoError(t, err)
+	require.Equal(t, lifecycle.Drowsy, rec.CurrentState)
+
+	require.NoError(t, os.Chmod(dir, 0o700))
+	m2 := newMachine(t, dir)
+	got, err := m2.Dispatch(lifecycle.HeartbeatRefresh, lifecycle.Guards{})
+	require.NoError(t, err)
+	require.Equal(t, lifecycle.Wake, got)
+	require.NoError(t, m2.Close())
+	checkInvariants(t, dir, 0)
 }
 
 // requireRefusedWrite checks that a dispatch that cannot write fails with an

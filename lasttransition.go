@@ -84,7 +84,7 @@ func decodeLastTransition(v json.RawMessage) (*Transition, error) {
 			return nil, fmt.Errorf("%s: missing or empty", k)
 		}
 	}
-	ts, err := ParseTimestamp(strs[0])
+	ts, err := parseRecordTime(strs[0])
 	if err != nil {
 		return nil, fmt.Errorf("ts: %w", err)
 	}
@@ -93,7 +93,7 @@ func decodeLastTransition(v json.RawMessage) (*Transition, error) {
 		return nil, errors.New("seq: missing")
 	}
 	if err := counter(seq, &t.Seq); err != nil || t.Seq == 0 {
-		return nil, fmt.Errorf("seq: want a positive integer, found %s", abbrev(seq))
+		return nil, fmt.Errorf("seq: want an integer from 1 to %d, found %s", int64(maxCounter), abbrev(seq))
 	}
 	return t, nil
 }

@@ -230,7 +230,8 @@ func apply(rec Record, ev Event, to State, changed bool, now time.Time, shadow b
 // and with the same durability. fn gets a copy; if it returns an error,
 // nothing is written and Update returns that error. Changing current_state,
 // since_ts or transition_seq is refused with ErrInvalidRecord: only Dispatch
-// moves the machine.
+// moves the machine. So is a record Validate refuses, or one whose state
+// file would be larger than MaxStateSize; nothing is written then.
 //
 // Like Dispatch, it fails at once with ErrLocked when another process holds
 // the lock; UpdateContext waits.

@@ -34,7 +34,7 @@ func openLock(path string) (*lockFile, error) {
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
-		err = fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+		err = errNotRegular(fi.Mode().Type())
 	}
 	if err != nil {
 		return nil, errors.Join(pathErr("open lock", path, err), f.Close())

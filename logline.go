@@ -27,18 +27,25 @@ func parseLogLine(line []byte) (time.Time, string, error) {
 	if !json.Valid(line) {
 		return time.Time{}, "", errors.New("not JSON")
 	}
-	var ts, ev []byte // raw values, quotes included
+	var ts, ev, seq []byte // raw values, quotes included
 	members(line, func(key, value []byte) {
 		switch {
 		case keyIs(key, "ts"):
 			ts = value
 		case keyIs(key, "event"):
 			ev = value
+		case keyIs(key, "seq"):
+			seq = value
 		}
 	})
 	event, ok := stringValue(ev)
 	if !ok || event == "" {
 		return time.Time{}, "", errors.New(`no "event" string`)
+	}
+	if event == "state_transition" {
+		if err := checkLineSeq(seq); err != nil {
+			return time.Time{}, "", err
+		}
 	}
 	stamp, ok := stringValue(ts)
 	if !ok || stamp == "" {
@@ -195,15 +202,15 @@ func parseTransitionLine(e LogEntry) (Transition, bool, error) {
 }
 
 // seqValue reads a raw "seq" value: absent or null is no seq; anything but
-// a positive integer is an error.
+// a seq checkLineSeq accepts is an error.
 func seqValue(raw []byte) (int64, bool, error) {
 	if raw == nil || string(raw) == "null" {
 		return 0, false, nil
 	}
-	n, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || n < 1 {
-		return 0, false, fmt.Errorf(`state_transition line: "seq" %s is not a positive integer`, raw)
+	if err := checkLineSeq(raw); err != nil {
+		return 0, false, err
 	}
+	n, _ := strconv.ParseInt(string(raw), 10, 64) // checkLineSeq parsed it
 	return n, true, nil
 }
 
@@ -249,4 +256,19 @@ func transitionName(raw []byte) (string, bool) {
 		}
 	}
 	return stringValue(raw)
+}
+
+// checkLineSeq refuses the raw "seq" of a state_transition line unless it
+// is a seq a transition can have: an integer from 1 to maxCounter, as the
+// state file's transition_seq. A larger one would overflow when the next
+// transition counts from it. A line without one (or with null), as the
+// Python tools write, passes.
+func checkLineSeq(seq []byte) error {
+	if seq == nil || string(seq) == "null" {
+		return nil
+	}
+	if n, err := strconv.ParseInt(string(seq), 10, 64); err != nil || n < 1 || n > maxCounter {
+		return fmt.Errorf(`state_transition line: "seq" %s is not an integer from 1 to %d`, abbrev(seq), int64(maxCounter))
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -19,8 +20,14 @@ import (
 )
 
 // MaxStateSize bounds the state file. A real record is well under a
-// kilobyte; a larger file is refused without being read to the end.
+// kilobyte; a larger file is refused without being read to the end, and a
+// record whose file would be larger is refused before it is written (and,
+// read from a smaller file, when it is loaded: see fileSize).
 const MaxStateSize = 1 << 20
+
+// maxCounter is the largest value of a counter in the state file: one
+// less than int64's, so that the Machine can always count one more.
+const maxCounter = math.MaxInt64 - 1
 
 // Record is the content of the state file. Its JSON form (MarshalJSON) is the
 // file's: the known keys in a fixed order, then any keys this library does
@@ -269,14 +276,14 @@ func (r Record) validate(t *Table) error {
 		{"essential_variable_consecutive_clears", r.EssentialVariableConsecutiveClears},
 		{"transition_seq", r.TransitionSeq},
 	} {
-		if c.n < 0 {
-			return bad("%s is %d, want a non-negative integer", c.key, c.n)
+		if c.n < 0 || c.n > maxCounter {
+			return bad("%s is %d, want an integer from 0 to %d", c.key, c.n, int64(maxCounter))
 		}
 	}
 	if lt := r.LastTransition; lt != nil {
-		if lt.From == "" || lt.To == "" || lt.Event == "" || lt.Seq < 1 || lt.Time.IsZero() ||
+		if lt.From == "" || lt.To == "" || lt.Event == "" || lt.Seq < 1 || lt.Seq > maxCounter || lt.Time.IsZero() ||
 			lt.Time.UTC().Year() < 1 || lt.Time.UTC().Year() > 9999 {
-			return bad("last_transition needs from, to, event, a seq of at least 1 and a time in years 1 to 9999")
+			return bad("last_transition needs from, to, event, a seq from 1 to %d and a time in years 1 to 9999", int64(maxCounter))
 		}
 	}
 	if r.SleepCycleProgress != nil {
@@ -302,12 +309,12 @@ func (r Record) validate(t *Table) error {
 	return nil
 }
 
+// checkObjectOrNull refuses raw unless it is a JSON object or null, with
+// no space around it but JSON's (a form feed, say, which the encoder would
+// refuse to write).
 func checkObjectOrNull(raw json.RawMessage) error {
-	t := bytes.TrimSpace(raw)
-	if bytes.Equal(t, []byte("null")) {
-		return nil
-	}
-	if len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+	t := bytes.TrimLeft(raw, " \t\r\n")
+	if !json.Valid(raw) || len(t) == 0 || t[0] != '{' && !bytes.HasPrefix(t, []byte("null")) {
 		return errors.New("want a JSON object or null")
 	}
 	return nil
@@ -315,7 +322,7 @@ func checkObjectOrNull(raw json.RawMessage) error {
 
 // MarshalJSON writes r in the file's layout, compact. It does not validate.
 func (r Record) MarshalJSON() ([]byte, error) {
-	b, err := r.encode("")
+	b, err := r.encode("", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -333,8 +340,10 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 }
 
 // encode writes the record; indent "" is compact, otherwise each level is
-// indented by indent as Python's json.dump(indent=2) does.
-func (r Record) encode(indent string) ([]byte, error) {
+// indented by indent as Python's json.dump(indent=2) does. With measure,
+// the JSON values held as bytes are not written: the size they would take
+// is added to *measure instead (see fileSize).
+func (r Record) encode(indent string, measure *int) ([]byte, error) {
 	b := make([]byte, 0, 512)
 	nl, sep := "", ":"
 	if indent != "" {
@@ -354,6 +363,10 @@ func (r Record) encode(indent string) ([]byte, error) {
 		key(k)
 		if v == nil {
 			b = append(b, "null"...)
+			return nil
+		}
+		if measure != nil {
+			*measure += indentedSize(v, indent, indent)
 			return nil
 		}
 		buf := bytes.NewBuffer(b)
@@ -501,7 +514,7 @@ func isASCII(b []byte) bool {
 
 // fileBytes is the state file's exact content.
 func (r Record) fileBytes() ([]byte, error) {
-	b, err := r.encode("  ")
+	b, err := r.encode(fileIndent, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -581,7 +594,7 @@ func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage,
 	}{{"since_ts", &r.SinceTS}, {"last_activity_ts", &r.LastActivityTS}} {
 		if s, err := requiredString(raw, f.key); err != nil {
 			fail(f.key, err)
-		} else if t, err := ParseTimestamp(s); err != nil {
+		} else if t, err := parseRecordTime(s); err != nil {
 			fail(f.key, err)
 		} else {
 			// The file format holds microseconds (Python's datetime holds
@@ -648,6 +661,14 @@ func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage,
 		extra[i].Value = compact(extra[i].Value)
 	}
 	r.Extra = extra
+	if len(errs) == 0 {
+		// What loads must save: a file within MaxStateSize can hold a
+		// record whose file is larger (see statesize.go).
+		if n := r.fileSize(); n > MaxStateSize {
+			errs = append(errs, fmt.Errorf("its record, written back (indented, non-ASCII characters escaped), "+
+				"would be %d bytes, more than the %d allowed", n, MaxStateSize))
+		}
+	}
 	return r, raw, errors.Join(errs...)
 }
 
@@ -702,15 +723,27 @@ func requiredString(raw map[string]json.RawMessage, key string) (string, error) 
 	return s, nil
 }
 
-// counter reads a non-negative integer. Missing reads 0. Booleans, floats
-// (even 1.0) and strings are refused: Python writes counters as ints.
+// parseRecordTime reads a timestamp of the record: ParseTimestamp's, but
+// not the first instant of year 1, Go's zero time, which a Record holds
+// only for a time never set (and Validate refuses).
+func parseRecordTime(s string) (time.Time, error) {
+	t, err := ParseTimestamp(s)
+	if err == nil && t.IsZero() {
+		return time.Time{}, fmt.Errorf("%q is the zero time, which stands for a time never set", s)
+	}
+	return t, err
+}
+
+// counter reads a non-negative integer, at most maxCounter. Missing reads
+// 0. Booleans, floats (even 1.0) and strings are refused: Python writes
+// counters as ints.
 func counter(v json.RawMessage, dst *int64) error {
 	if v == nil {
 		return nil
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
-	if err != nil || n < 0 {
-		return fmt.Errorf("want a non-negative integer, found %s", abbrev(v))
+	if err != nil || n < 0 || n > maxCounter {
+		return fmt.Errorf("want an integer from 0 to %d, found %s", int64(maxCounter), abbrev(v))
 	}
 	*dst = n
 	return nil
@@ -787,9 +820,13 @@ func objectFields(v json.RawMessage) (fields []Field, ok bool) {
 }
 
 // LoadState reads the state file at path. A missing file reads as
-// DefaultRecord(time.Now()) and nothing is written. A file that cannot be
-// read, is not JSON or fails validation gives a *fs.PathError naming it and
-// wrapping ErrCorruptState; the file is left as it is.
+// DefaultRecord(time.Now()) and nothing is written. A file that is not JSON,
+// fails validation, is too large or is not a regular file gives an
+// *fs.PathError naming it and wrapping ErrCorruptState; the file is left as
+// it is. A system call that fails (permission denied, too many open files,
+// an I/O error) gives that call's *fs.PathError, Op "open", "read",
+// "fstat" or "close", and does not wrap ErrCorruptState: the file may be
+// good.
 //
 // The state file must be a regular file. A symbolic link at path (dangling
 // or not) is refused in the same way, with an error saying so, rather than
@@ -849,13 +886,12 @@ var errStateSymlink = errors.New("is a symbolic link; refusing to follow it " +
 // written before, from a regular file): only other bytes cost an fstat, to
 // make sure they come from a regular file (a FIFO or a device with bytes
 // to read would pass the read otherwise).
+//
+// Errors name path. What the file is or holds (a symbolic link, not a
+// regular file, too large) wraps ErrCorruptState; a system call that fails
+// (permissions, descriptors, the disk) is reported as it is, by its name:
+// the file may be good, and must not be taken for a corrupt one.
 func readStateInto(path string, buf []byte, known func([]byte) bool) (data []byte, exists bool, err error) {
-	corrupt := func(err error) ([]byte, bool, error) {
-		if err == unix.ELOOP {
-			err = errStateSymlink
-		}
-		return nil, true, &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
-	}
 	var fd int
 	for {
 		fd, err = unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOFOLLOW, 0)
@@ -863,30 +899,42 @@ func readStateInto(path string, buf []byte, known func([]byte) bool) (data []byt
 			break
 		}
 	}
-	if err == unix.ENOENT {
+	switch {
+	case err == unix.ENOENT:
 		return nil, false, nil
-	}
-	if err != nil {
-		return corrupt(err)
+	case err == unix.ELOOP:
+		return nil, true, corruptState(path, errStateSymlink)
+	case err != nil:
+		return nil, true, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	data, err = readFD(fd, MaxStateSize, buf)
 	if err == nil && !known(data) {
 		err = checkRegular(fd)
 	}
 	if cerr := unix.Close(fd); err == nil && cerr != nil {
-		err = cerr
+		err = &sysError{"close", cerr}
 	}
-	if err != nil {
-		return corrupt(err)
+	var se *sysError
+	switch {
+	case errors.As(err, &se):
+		return nil, true, &fs.PathError{Op: se.op, Path: path, Err: se.err}
+	case err != nil:
+		return nil, true, corruptState(path, err)
 	}
 	return data, true, nil
+}
+
+// corruptState is the error for a state file at path whose content is not a
+// record, for the reason err.
+func corruptState(path string, err error) error {
+	return &fs.PathError{Op: "load state", Path: path, Err: fmt.Errorf("%w: %w", ErrCorruptState, err)}
 }
 
 // readFD is readRegular for a raw descriptor, in as few system calls as it
 // can: a read that returns less than it asked for has reached the end of a
 // regular file, so a state file smaller than buf takes one read. fstat
 // runs only when something is off (an error, nothing read, too much), to
-// say what the file is instead.
+// say what the file is instead. A failed system call is a *sysError.
 func readFD(fd int, max int64, buf []byte) ([]byte, error) {
 	if cap(buf) < 4096 {
 		buf = make([]byte, 0, 4096)
@@ -897,7 +945,7 @@ func readFD(fd int, max int64, buf []byte) ([]byte, error) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		asked := cap(buf) - len(buf)
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		n, err := sysRead(fd, buf[len(buf):cap(buf)])
 		if err == unix.EINTR {
 			continue
 		}
@@ -919,32 +967,40 @@ func readFD(fd int, max int64, buf []byte) ([]byte, error) {
 	}
 }
 
+// sysRead is read(2). Tests replace it to fail reads as a disk does (EIO),
+// which no file mode can make happen.
+var sysRead = unix.Read
+
 // checkRegular refuses anything but a regular file.
 func checkRegular(fd int) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return err
+		return &sysError{"fstat", err}
 	}
 	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("not a regular file (%v)", modeType(uint32(st.Mode)))
+		return errNotRegular(modeType(uint32(st.Mode)))
 	}
 	return nil
 }
 
 // notRegular says what is wrong with the file fd reads: not a regular file,
-// larger than max, or the read error err. nil means an empty regular file.
+// larger than max, or the read error err (a *sysError). nil means an empty
+// regular file.
 func notRegular(fd int, max int64, err error) error {
 	var st unix.Stat_t
 	if serr := unix.Fstat(fd, &st); serr != nil {
-		return errors.Join(err, serr)
+		if err != nil {
+			return &sysError{"read", err}
+		}
+		return &sysError{"fstat", serr}
 	}
 	switch {
 	case uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG:
-		return fmt.Errorf("not a regular file (%v)", modeType(uint32(st.Mode)))
+		return errNotRegular(modeType(uint32(st.Mode)))
 	case st.Size > max:
 		return fmt.Errorf("file is %d bytes, more than the %d allowed", st.Size, max)
 	case err != nil:
-		return err
+		return &sysError{"read", err}
 	}
 	if st.Size > 0 {
 		return fmt.Errorf("file grew past the %d bytes allowed", max)
@@ -973,7 +1029,10 @@ func modeType(mode uint32) fs.FileMode {
 
 // SaveState validates r and replaces the file at path with it, durably: a
 // temporary file in the same directory is written, synced and renamed over
-// path, and the directory is synced. A path that is a symbolic link is
+// path, and the directory is synced. A record that Validate refuses, or
+// whose file would be larger than MaxStateSize, is refused with an
+// *fs.PathError naming path and wrapping ErrInvalidRecord, and nothing is
+// written. A path that is a symbolic link is
 // refused, as LoadState refuses it: the rename would replace the link, not
 // write to its target.
 func SaveState(path string, r Record) error {
@@ -1006,12 +1065,23 @@ func saveState(path string, r Record, t *Table) error {
 // stateBytes validates r (its current_state against t) and returns the
 // state file's bytes for it; errors name path.
 func stateBytes(path string, r Record, t *Table) ([]byte, error) {
+	invalid := func(err error) error {
+		return &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
+	}
 	if err := r.validate(t); err != nil {
 		return nil, &fs.PathError{Op: "save state", Path: path, Err: err}
 	}
+	// Before the bytes are made: a record small in memory can be huge
+	// written (see statesize.go).
+	if err := r.checkFileSize(); err != nil {
+		return nil, invalid(err)
+	}
 	data, err := r.fileBytes()
 	if err != nil {
-		return nil, &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
+		return nil, invalid(err)
+	}
+	if len(data) > MaxStateSize {
+		return nil, invalid(fmt.Errorf("the state file would be %d bytes, more than the %d allowed", len(data), MaxStateSize))
 	}
 	return data, nil
 }

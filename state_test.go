@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -407,9 +408,53 @@ func TestLoadStateValidation(t *testing.T) {
 				require.Zero(t, r.EssentialVariableConsecutiveBreaches)
 				require.Zero(t, r.EssentialVariableConsecutiveClears)
 			}},
-		{name: "counter large", doc: stDoc(stSet("wrapper_event_seq", `9223372036854775807`)), check: func(t *testing.T, r lifecycle.Record) {
-			require.Equal(t, int64(9223372036854775807), r.WrapperEventSeq)
+		// A counter must leave room to count one more: int64's largest
+		// value is refused, as a save would refuse the next increment.
+		{name: "counter largest", doc: stDoc(stSet("wrapper_event_seq", `9223372036854775806`), stSet("transition_seq", `9223372036854775806`)),
+			check: func(t *testing.T, r lifecycle.Record) {
+				require.Equal(t, int64(9223372036854775806), r.WrapperEventSeq)
+				require.Equal(t, int64(9223372036854775806), r.TransitionSeq)
+			}},
+		{name: "wrapper_event_seq at int64's maximum", doc: stDoc(stSet("wrapper_event_seq", `9223372036854775807`)),
+			wantErr: []string{"wrapper_event_seq", "9223372036854775807", "9223372036854775806"}},
+		{name: "transition_seq at int64's maximum", doc: stDoc(stSet("transition_seq", `9223372036854775807`)),
+			wantErr: []string{"transition_seq", "9223372036854775807"}},
+		{name: "clears at int64's maximum", doc: stDoc(stSet("essential_variable_consecutive_clears", `9223372036854775807`)),
+			wantErr: []string{"essential_variable_consecutive_clears"}},
+		{name: "last_transition seq at int64's maximum", doc: stDoc(stSet("transition_seq", `9223372036854775806`),
+			stSet("last_transition", `{"ts": "2026-11-25T08:00:00.123456+00:00", "from": "WAKE", "to": "DROWSY", "trigger": "idle_5min", "seq": 9223372036854775807}`)),
+			wantErr: []string{"last_transition", "seq", "9223372036854775807"}},
+
+		// Timestamps: years 1 to 9999 in UTC, the form the file is written
+		// in, whatever offset they are read with.
+		{name: "since_ts in year 1 UTC", doc: stDoc(stSet("since_ts", `"0001-01-01T00:00:00.000001+00:00"`)), check: func(t *testing.T, r lifecycle.Record) {
+			require.Equal(t, time.Date(1, 1, 1, 0, 0, 0, 1000, time.UTC), r.SinceTS)
 		}},
+		// The first instant of year 1 is Go's zero time, which a Record
+		// holds only when the time was never set.
+		{name: "since_ts at the zero time", doc: stDoc(stSet("since_ts", `"0001-01-01T00:00:00+00:00"`)),
+			wantErr: []string{"since_ts", "zero time"}},
+		{name: "last_transition ts at the zero time", doc: stDoc(
+			stSet("last_transition", `{"ts": "0001-01-01T01:00:00+01:00", "from": "WAKE", "to": "DROWSY", "trigger": "idle_5min", "seq": 4}`)),
+			wantErr: []string{"last_transition", "ts", "zero time"}},
+		{name: "since_ts in year 1 west of UTC", doc: stDoc(stSet("since_ts", `"0001-01-01T00:30:00-01:00"`)), check: func(t *testing.T, r lifecycle.Record) {
+			require.Equal(t, time.Date(1, 1, 1, 1, 30, 0, 0, time.UTC), r.SinceTS)
+		}},
+		{name: "since_ts in year 9999 UTC", doc: stDoc(stSet("since_ts", `"9999-12-31T23:59:59.999999+00:00"`)), check: func(t *testing.T, r lifecycle.Record) {
+			require.Equal(t, time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC), r.SinceTS)
+		}},
+		{name: "since_ts in year 9999 east of UTC", doc: stDoc(stSet("since_ts", `"9999-12-31T23:30:00+01:00"`)), check: func(t *testing.T, r lifecycle.Record) {
+			require.Equal(t, time.Date(9999, 12, 31, 22, 30, 0, 0, time.UTC), r.SinceTS)
+		}},
+		{name: "since_ts in year 1 east of UTC: year 0 in UTC", doc: stDoc(stSet("since_ts", `"0001-01-01T00:30:00+01:00"`)),
+			wantErr: []string{"since_ts", "0001-01-01T00:30:00+01:00", "years 1 to 9999"}},
+		{name: "since_ts in year 9999 west of UTC: year 10000 in UTC", doc: stDoc(stSet("since_ts", `"9999-12-31T23:30:00-01:00"`)),
+			wantErr: []string{"since_ts", "9999-12-31T23:30:00-01:00", "years 1 to 9999"}},
+		{name: "last_activity_ts a microsecond before year 1 in UTC", doc: stDoc(stSet("last_activity_ts", `"0001-01-01T00:59:59.999999+01:00"`)),
+			wantErr: []string{"last_activity_ts", "years 1 to 9999"}},
+		{name: "last_transition ts in year 10000 in UTC", doc: stDoc(
+			stSet("last_transition", `{"ts": "9999-12-31T23:59:00-00:30", "from": "WAKE", "to": "DROWSY", "trigger": "idle_5min", "seq": 4}`)),
+			wantErr: []string{"last_transition", "ts", "years 1 to 9999"}},
 
 		// current_state.
 		{name: "current_state empty", doc: stDoc(stSet("current_state", `""`)), wantErr: []string{"current_state"}},
@@ -790,6 +835,13 @@ func TestSaveStateRefusesInvalidRecord(t *testing.T) {
 		{"negative breaches", func(r *lifecycle.Record) { r.EssentialVariableConsecutiveBreaches = -2 }, "essential_variable_consecutive_breaches"},
 		{"negative clears", func(r *lifecycle.Record) { r.EssentialVariableConsecutiveClears = -3 }, "essential_variable_consecutive_clears"},
 		{"negative transition_seq", func(r *lifecycle.Record) { r.TransitionSeq = -4 }, "transition_seq"},
+		{"transition_seq at int64's maximum", func(r *lifecycle.Record) { r.TransitionSeq = math.MaxInt64 }, "transition_seq"},
+		{"wrapper_event_seq at int64's maximum", func(r *lifecycle.Record) { r.WrapperEventSeq = math.MaxInt64 }, "wrapper_event_seq"},
+		{"breaches at int64's maximum", func(r *lifecycle.Record) { r.EssentialVariableConsecutiveBreaches = math.MaxInt64 }, "essential_variable_consecutive_breaches"},
+		{"last_transition seq at int64's maximum", func(r *lifecycle.Record) {
+			r.TransitionSeq = math.MaxInt64 - 1
+			r.LastTransition = &lifecycle.Transition{From: lifecycle.Wake, To: lifecycle.Drowsy, Event: lifecycle.Idle5Min, Seq: math.MaxInt64, Time: r.SinceTS}
+		}, "last_transition"},
 		{"zero since_ts", func(r *lifecycle.Record) { r.SinceTS = time.Time{} }, "since_ts"},
 		{"zero last_activity_ts", func(r *lifecycle.Record) { r.LastActivityTS = time.Time{} }, "last_activity_ts"},
 		{"since_ts past year 9999", func(r *lifecycle.Record) { r.SinceTS = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, "since_ts"},
@@ -812,6 +864,7 @@ func TestSaveStateRefusesInvalidRecord(t *testing.T) {
 		{"progress string", func(r *lifecycle.Record) { r.SleepCycleProgress = json.RawMessage(`"x"`) }, "sleep_cycle_progress"},
 		{"progress number", func(r *lifecycle.Record) { r.SleepCycleProgress = json.RawMessage(`3`) }, "sleep_cycle_progress"},
 		{"progress invalid JSON", func(r *lifecycle.Record) { r.SleepCycleProgress = json.RawMessage(`{"a":}`) }, "sleep_cycle_progress"},
+		{"progress with a form feed after it", func(r *lifecycle.Record) { r.SleepCycleProgress = json.RawMessage("{}\f") }, "sleep_cycle_progress"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,13 +24,20 @@ func appendTimestamp(b []byte, t time.Time) []byte {
 }
 
 // ParseTimestamp reads an RFC 3339 timestamp: Python's isoformat() output,
-// "Z", or any other offset. The result is in UTC.
+// "Z", or any other offset. The result is in UTC, and must fall in years 1
+// to 9999 there: the files hold UTC times in that range only (Python's
+// datetime holds no others), and an offset can move a time in year 1 or
+// 9999 out of it (0001-01-01T00:30:00+01:00 is in year 0 in UTC).
 func ParseTimestamp(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("bad timestamp %q: want RFC 3339, like 2026-11-25T22:45:32.123456+00:00", s)
 	}
-	return t.UTC(), nil
+	t = t.UTC()
+	if y := t.Year(); y < 1 || y > 9999 {
+		return time.Time{}, fmt.Errorf("bad timestamp %q: in year %d in UTC, want years 1 to 9999", s, y)
+	}
+	return t, nil
 }
 
 // truncate drops what the file format cannot hold, so that a record

@@ -133,7 +133,8 @@ func WatchLogDir(dir string) WatchOption { return func(c *watchConfig) { c.logDi
 //
 // Errors do not end the watch; they are delivered as WatchError events, each
 // once until something changes: a state file that does not load (an
-// *fs.PathError wrapping ErrCorruptState; the watch carries on and delivers
+// *fs.PathError, wrapping ErrCorruptState when the file's content is not a
+// record, else the failed system call's; the watch carries on and delivers
 // the next record that loads, even one equal to the last), transitions
 // missing from the log (the record still follows), and the loss of file
 // notifications (the watch then polls).

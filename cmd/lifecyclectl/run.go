@@ -107,9 +107,8 @@ func (e *env) report(err error) int {
 		return exitLocked
 	}
 	fmt.Fprintf(e.stderr, "%s: %v\n", progName, err)
-	if errors.Is(err, lifecycle.ErrCorruptState) {
-		fmt.Fprintf(e.stderr, "The file is left as it is. To see the record the log gives: %[1]s repair --dry-run\n"+
-			"To put that record in place (the bad file is kept beside it): %[1]s repair\n", e.invocation())
+	for _, h := range hints(err, e.invocation()) {
+		fmt.Fprintf(e.stderr, "%s: %s\n", progName, h)
 	}
 	return exitError
 }
