@@ -274,7 +274,7 @@ func (r Record) validate(t *Table) error {
 		}
 	}
 	if lt := r.LastTransition; lt != nil {
-		if lt.From == "" || lt.To == "" || lt.Event == "" || lt.Seq < 1 || lt.Time.IsZero() ||
+		if lt.From == "" || lt.To == "" || lt.trigger() == "" || lt.Seq < 1 || lt.Time.IsZero() ||
 			lt.Time.UTC().Year() < 1 || lt.Time.UTC().Year() > 9999 {
 			return bad("last_transition needs from, to, event, a seq of at least 1 and a time in years 1 to 9999")
 		}
