@@ -32,3 +32,24 @@ func checkReason(reason string) error {
 	}
 	return nil
 }
+
+// PythonReason is the reason the Python project's daemon gives when its loop
+// dispatches ev (drowsy_on_idle_5min for idle_5min, for example), or "" for
+// an event it gives none for, whose trigger stays the event's name. Pass it
+// to the daemon kit's WithReasons, or give it to Machine.DispatchReason, for
+// a log that reads like the Python daemon's.
+func PythonReason(ev Event) string {
+	switch ev {
+	case HeartbeatRefresh:
+		return "heartbeat_refresh_active_wrapper"
+	case Idle5Min:
+		return "drowsy_on_idle_5min"
+	case Idle30Min:
+		return "sleep_on_idle_30min"
+	case SleepCycleDone:
+		return "hibernate_on_sleep_cycle_done"
+	case WakeSignal:
+		return "wake_on_signal_consumed"
+	}
+	return ""
+}

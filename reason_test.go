@@ -236,3 +236,20 @@ func TestReasonTriggerReadsBack(t *testing.T) {
 		require.Equal(t, trigger(i), tr.Trigger)
 	}
 }
+
+// TestPythonReason: the reasons the Python daemon's loop gives its
+// dispatches; the event's name (empty) where it gives none.
+func TestPythonReason(t *testing.T) {
+	want := map[lifecycle.Event]string{
+		lifecycle.HeartbeatRefresh: "heartbeat_refresh_active_wrapper",
+		lifecycle.Idle5Min:         "drowsy_on_idle_5min",
+		lifecycle.Idle30Min:        "sleep_on_idle_30min",
+		lifecycle.SleepCycleDone:   "hibernate_on_sleep_cycle_done",
+		lifecycle.WakeSignal:       "wake_on_signal_consumed",
+	}
+	for _, ev := range append(lifecycle.Events(), "not_an_event") {
+		t.Run(string(ev), func(t *testing.T) {
+			require.Equal(t, want[ev], lifecycle.PythonReason(ev))
+		})
+	}
+}
