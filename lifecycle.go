@@ -168,8 +168,8 @@ func (m *Machine) DispatchFunc(ctx context.Context, ev Event, guards func(Record
 // and the state file's last_transition give reason as their "trigger"
 // where they would give the event's name, as the Python project's
 // dispatch(event, reason=...) writes it, byte for byte (for example
-// "drowsy_on_idle_5min" for an idle_5min). An empty reason is the event's
-// name. A reason must be valid UTF-8, printable (no control, format or
+// "drowsy_on_idle_5min" for an idle_5min). An empty reason is the one
+// WithReasons gives, or the event's name. A reason must be valid UTF-8, printable (no control, format or
 // line-separator characters; spaces are allowed) and at most 256 bytes;
 // any other is refused, before anything is read or written, with an error
 // wrapping ErrInvalidReason. The reason changes nothing else: the
@@ -186,6 +186,9 @@ func (m *Machine) DispatchReasonFunc(ctx context.Context, ev Event, reason strin
 func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, reason string, guards func(Record) Guards) (State, error) {
 	if err := m.checkEvent(ev); err != nil {
 		return "", err
+	}
+	if reason == "" && m.cfg.reason != nil {
+		reason = m.cfg.reason(ev)
 	}
 	if err := checkReason(reason); err != nil {
 		return "", err

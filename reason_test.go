@@ -253,3 +253,59 @@ func TestPythonReason(t *testing.T) {
 		})
 	}
 }
+
+// TestWithReasons: a Machine's reason function gives the reason of every
+// dispatch that gives none; DispatchReason's own wins; nil is no function.
+func TestWithReasons(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opt      lifecycle.Option
+		dispatch func(m *lifecycle.Machine) error
+		want     string
+	}{
+		{"Dispatch", lifecycle.WithReasons(lifecycle.PythonReason), func(m *lifecycle.Machine) error {
+			_, err := m.Dispatch(lifecycle.Idle5Min, lifecycle.Guards{})
+			return err
+		}, "drowsy_on_idle_5min"},
+		{"DispatchContext", lifecycle.WithReasons(lifecycle.PythonReason), func(m *lifecycle.Machine) error {
+			_, err := m.DispatchContext(context.Background(), lifecycle.Idle5Min, lifecycle.Guards{})
+			return err
+		}, "drowsy_on_idle_5min"},
+		{"DispatchReason's own", lifecycle.WithReasons(lifecycle.PythonReason), func(m *lifecycle.Machine) error {
+			_, err := m.DispatchReason(context.Background(), lifecycle.Idle5Min, lifecycle.Guards{}, "mine")
+			return err
+		}, "mine"},
+		{"an event without one", lifecycle.WithReasons(lifecycle.PythonReason), func(m *lifecycle.Machine) error {
+			_, err := m.Dispatch(lifecycle.RequestArrived, lifecycle.Guards{})
+			if err == nil {
+				_, err = m.Dispatch(lifecycle.Idle5Min, lifecycle.Guards{})
+			}
+			return err
+		}, "drowsy_on_idle_5min"},
+		{"nil", lifecycle.WithReasons(nil), func(m *lifecycle.Machine) error {
+			_, err := m.Dispatch(lifecycle.Idle5Min, lifecycle.Guards{})
+			return err
+		}, "idle_5min"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			m := newMachine(t, dir, tc.opt)
+			require.NoError(t, tc.dispatch(m))
+			lines := logLines(t, dir)
+			require.Len(t, lines, 1)
+			require.Contains(t, lines[0], `"trigger":`+strconvQuote(tc.want)+`,"seq":1}`)
+		})
+	}
+
+	// A bad reason from the function is refused, nothing written.
+	dir := t.TempDir()
+	m := newMachine(t, dir, lifecycle.WithReasons(func(lifecycle.Event) string { return "a\nb" }))
+	_, err := m.Dispatch(lifecycle.Idle5Min, lifecycle.Guards{})
+	require.ErrorIs(t, err, lifecycle.ErrInvalidReason)
+	require.Empty(t, logLines(t, dir))
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
