@@ -190,7 +190,7 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, reason stri
 	if reason == "" && m.cfg.reason != nil {
 		reason = m.cfg.reason(ev)
 	}
-	if err := checkReason(reason); err != nil {
+	if err := CheckReason(reason); err != nil {
 		return "", err
 	}
 	var out State

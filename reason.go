@@ -12,11 +12,12 @@ import (
 // cause, and every log line carries it.
 const maxReasonLen = 256
 
-// checkReason refuses a reason that would not read back as one short line
-// of text: invalid UTF-8, a control, format or separator character other
-// than the ASCII space (a newline, a tab, a bidirectional override, U+2028),
-// or more than maxReasonLen bytes. The empty reason is the event's name.
-func checkReason(reason string) error {
+// CheckReason reports, with an error wrapping ErrInvalidReason, a reason a
+// dispatch refuses: one that would not read back as one short line of
+// text: invalid UTF-8, a control, format or separator character other than
+// the ASCII space (a newline, a tab, a bidirectional override, U+2028), or
+// more than 256 bytes. The empty reason is valid: the event's name.
+func CheckReason(reason string) error {
 	switch {
 	case reason == "":
 		return nil
