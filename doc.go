@@ -22,6 +22,15 @@
 // documents what it refuses. ExampleNewTable adds the two extensions of the
 // Python project: force_sleep, and SLEEP + wake_signal -> WAKE.
 //
+// # Reasons
+//
+// A transition's log line names its trigger: the event, or the reason the
+// dispatch gave (DispatchReason, DispatchReasonFunc, or WithReasons for
+// every dispatch of a Machine), written as the Python project's
+// dispatch(event, reason=...) writes it, byte for byte. PythonReason gives
+// the Python daemon's reasons, such as drowsy_on_idle_5min. Observers see
+// it as Transition.Trigger.
+//
 // # Observers
 //
 // WithObserver registers a function called with each Transition once it is

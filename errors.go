@@ -29,6 +29,9 @@ var (
 	// ErrInvalidTable: a transition table that NewTable, LoadTable or
 	// UnmarshalJSON refuses.
 	ErrInvalidTable = errors.New("invalid transition table")
+	// ErrInvalidReason: a dispatch's reason that is not a short line of
+	// printable UTF-8.
+	ErrInvalidReason = errors.New("invalid dispatch reason")
 	// ErrDaemonRunning: another daemon holds the directory's daemon lock.
 	ErrDaemonRunning = errors.New("a daemon already runs on this directory")
 )

@@ -73,6 +73,7 @@ func genMixedLog(r *rand.Rand) mixedLog {
 			add(mixedLine{text: fmt.Sprintf(`{"ts":"%s","event":"wrapper_event","seq":%d}`, lifecycle.FormatTimestamp(clock), r.IntN(5))})
 		}
 		tr := lifecycle.Transition{From: mixedStates[r.IntN(4)], To: mixedStates[r.IntN(4)], Event: lifecycle.Events()[r.IntN(9)], Time: clock}
+		tr.Trigger = string(tr.Event)
 		hasSeq := r.IntN(10) < 6
 		text := fmt.Sprintf(`{"ts":"%s","event":"state_transition","from":"%s","to":"%s","trigger":"%s"`,
 			lifecycle.FormatTimestamp(clock), tr.From, tr.To, tr.Event)

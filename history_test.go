@@ -168,7 +168,7 @@ func TestStateAtKeepsTheLoggedTime(t *testing.T) {
 	})
 	m, err := lifecycle.StateAt(dir, histTS(t, "27 00:00"))
 	require.NoError(t, err)
-	require.Equal(t, lifecycle.Transition{From: "WAKE", To: "DROWSY", Event: "idle_5min", Seq: 3, Time: histTS(t, "25 23:59:50")}, *m.Entered)
+	require.Equal(t, lifecycle.Transition{From: "WAKE", To: "DROWSY", Event: "idle_5min", Trigger: "idle_5min", Seq: 3, Time: histTS(t, "25 23:59:50")}, *m.Entered)
 	require.Equal(t, histTS(t, "26 00:00:10"), m.Start)
 	require.Equal(t, 3, m.Stats.Transitions)
 }

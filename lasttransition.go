@@ -15,7 +15,13 @@ import (
 // state_transition log line says.
 type Transition struct {
 	From, To State
-	Event    Event
+	// Event is the event dispatched. Read back from a log line or a state
+	// file, which keep only the trigger, it holds the trigger.
+	Event Event
+	// Trigger is what the log line's "trigger" says: the dispatch's reason
+	// (see Machine.DispatchReason), or the event's name when it gave none.
+	// Empty is read as the event's name.
+	Trigger string
 	// Seq is the record's transition_seq after the move, the "seq" of its
 	// state_transition log line.
 	Seq int64
@@ -46,10 +52,18 @@ func appendMove(b []byte, t *Transition) []byte {
 	b = append(b, `,"to":`...)
 	b = appendJSONString(b, string(t.To))
 	b = append(b, `,"trigger":`...)
-	b = appendJSONString(b, string(t.Event))
+	b = appendJSONString(b, t.trigger())
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendInt(b, t.Seq, 10)
 	return append(b, '}')
+}
+
+// trigger is the "trigger" t's log line and last_transition say.
+func (t *Transition) trigger() string {
+	if t.Trigger != "" {
+		return t.Trigger
+	}
+	return string(t.Event)
 }
 
 // decodeLastTransition reads a last_transition object: ts, from, to,
@@ -88,7 +102,7 @@ func decodeLastTransition(v json.RawMessage) (*Transition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ts: %w", err)
 	}
-	t := &Transition{From: State(strs[1]), To: State(strs[2]), Event: Event(strs[3]), Time: ts}
+	t := &Transition{From: State(strs[1]), To: State(strs[2]), Event: Event(strs[3]), Trigger: strs[3], Time: ts}
 	if seq == nil {
 		return nil, errors.New("seq: missing")
 	}

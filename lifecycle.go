@@ -124,7 +124,7 @@ func (m *Machine) Close() error {
 // returns without error, what it changed is on disk: the state file's content
 // and its directory entry, and a transition's log line, all synced.
 func (m *Machine) Dispatch(ev Event, g Guards) (State, error) {
-	return m.dispatch(context.Background(), false, ev, func(Record) Guards { return g })
+	return m.dispatch(context.Background(), false, ev, "", func(Record) Guards { return g })
 }
 
 // DispatchContext is Dispatch, but waits for the lock until ctx ends; then
@@ -136,7 +136,7 @@ func (m *Machine) Dispatch(ev Event, g Guards) (State, error) {
 // once with ErrLocked, and Close ends the wait (fs.ErrClosed). Calls waiting
 // on one Machine get the lock one at a time, in the order they came.
 func (m *Machine) DispatchContext(ctx context.Context, ev Event, g Guards) (State, error) {
-	return m.dispatch(ctx, true, ev, func(Record) Guards { return g })
+	return m.dispatch(ctx, true, ev, "", func(Record) Guards { return g })
 }
 
 // DispatchFunc is DispatchContext with the guards computed by guards from
@@ -146,11 +146,36 @@ func (m *Machine) DispatchContext(ctx context.Context, ev Event, g Guards) (Stat
 // process may move between a Snapshot and a dispatch. guards runs with the
 // Machine's locks held, and must not call the Machine.
 func (m *Machine) DispatchFunc(ctx context.Context, ev Event, guards func(Record) Guards) (State, error) {
-	return m.dispatch(ctx, true, ev, guards)
+	return m.dispatch(ctx, true, ev, "", guards)
 }
 
-func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, guards func(Record) Guards) (State, error) {
+// DispatchReason is DispatchContext, recording why: a transition's log line
+// and the state file's last_transition give reason as their "trigger"
+// where they would give the event's name, as the Python project's
+// dispatch(event, reason=...) writes it, byte for byte (for example
+// "drowsy_on_idle_5min" for an idle_5min). An empty reason is the one
+// WithReasons gives, or the event's name. A reason must be valid UTF-8, printable (no control, format or
+// line-separator characters; spaces are allowed) and at most 256 bytes;
+// any other is refused, before anything is read or written, with an error
+// wrapping ErrInvalidReason. The reason changes nothing else: the
+// transition, the bookkeeping and the observers' Event are the event's.
+func (m *Machine) DispatchReason(ctx context.Context, ev Event, g Guards, reason string) (State, error) {
+	return m.dispatch(ctx, true, ev, reason, func(Record) Guards { return g })
+}
+
+// DispatchReasonFunc is DispatchFunc with a reason, as in DispatchReason.
+func (m *Machine) DispatchReasonFunc(ctx context.Context, ev Event, reason string, guards func(Record) Guards) (State, error) {
+	return m.dispatch(ctx, true, ev, reason, guards)
+}
+
+func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, reason string, guards func(Record) Guards) (State, error) {
 	if err := m.checkEvent(ev); err != nil {
+		return "", err
+	}
+	if reason == "" && m.cfg.reason != nil {
+		reason = m.cfg.reason(ev)
+	}
+	if err := CheckReason(reason); err != nil {
 		return "", err
 	}
 	var out State
@@ -161,7 +186,7 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, guards func
 				return err
 			}
 		}
-		next := apply(rec, ev, to, changed, now, m.cfg.shadowRun)
+		next := apply(rec, ev, reason, to, changed, now, m.cfg.shadowRun)
 		out = next.CurrentState
 		if !changed {
 			if isActivity(ev) || rec.ShadowRun != next.ShadowRun {
@@ -209,15 +234,19 @@ func isActivity(ev Event) bool {
 	return ev == HeartbeatRefresh || ev == RequestArrived || ev == WakeSignal
 }
 
-// apply is the record a dispatch writes: bookkeeping, then the transition.
-func apply(rec Record, ev Event, to State, changed bool, now time.Time, shadow bool) Record {
+// apply is the record a dispatch writes: bookkeeping, then the transition,
+// whose trigger is reason, or the event's name if reason is empty.
+func apply(rec Record, ev Event, reason string, to State, changed bool, now time.Time, shadow bool) Record {
 	if isActivity(ev) {
 		rec.LastActivityTS = now
 		rec.WrapperEventSeq++
 	}
 	rec.ShadowRun = shadow
 	if changed {
-		rec.LastTransition = &Transition{From: rec.CurrentState, To: to, Event: ev, Seq: rec.TransitionSeq + 1, Time: now}
+		if reason == "" {
+			reason = string(ev)
+		}
+		rec.LastTransition = &Transition{From: rec.CurrentState, To: to, Event: ev, Trigger: reason, Seq: rec.TransitionSeq + 1, Time: now}
 		rec.TransitionSeq++
 		rec.CurrentState = to
 		rec.SinceTS = now
@@ -280,7 +309,8 @@ func sameTransition(a, b *Transition) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.From == b.From && a.To == b.To && a.Event == b.Event && a.Seq == b.Seq && a.Time.Equal(b.Time)
+	return a.From == b.From && a.To == b.To && a.Event == b.Event && a.trigger() == b.trigger() &&
+		a.Seq == b.Seq && a.Time.Equal(b.Time)
 }
 
 // Snapshot reads the state file without taking the lock: the file is only

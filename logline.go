@@ -198,6 +198,7 @@ func parseTransitionLine(e LogEntry) (Transition, bool, error) {
 		return Transition{}, false, err
 	}
 	tr.Seq = n
+	tr.Trigger = string(tr.Event)
 	return tr, has, nil
 }
 

@@ -38,7 +38,7 @@ func oddKeysLog(t *testing.T, logDir string) {
 // it names its last transition (which is looked for in the log).
 func TestLogKeysAreExact(t *testing.T) {
 	at := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	second := lifecycle.Transition{From: lifecycle.Wake, To: lifecycle.Drowsy, Event: lifecycle.Idle5Min, Seq: 2,
+	second := lifecycle.Transition{From: lifecycle.Wake, To: lifecycle.Drowsy, Event: lifecycle.Idle5Min, Trigger: "idle_5min", Seq: 2,
 		Time: time.Date(2026, 11, 25, 8, 20, 0, 0, time.UTC)}
 
 	t.Run("ReadLog", func(t *testing.T) {
@@ -89,7 +89,7 @@ func TestLogKeysAreExact(t *testing.T) {
 		dir := t.TempDir()
 		oddKeysLog(t, filepath.Join(dir, lifecycle.DefaultLogDir))
 		statePath := filepath.Join(dir, lifecycle.DefaultStateFile)
-		first := lifecycle.Transition{From: lifecycle.Wake, To: lifecycle.Drowsy, Event: lifecycle.Idle5Min, Seq: 1,
+		first := lifecycle.Transition{From: lifecycle.Wake, To: lifecycle.Drowsy, Event: lifecycle.Idle5Min, Trigger: "idle_5min", Seq: 1,
 			Time: time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)}
 		rec := lifecycle.DefaultRecord(first.Time)
 		rec.CurrentState, rec.SinceTS, rec.TransitionSeq, rec.LastTransition = lifecycle.Drowsy, first.Time, 1, &first
@@ -100,7 +100,7 @@ func TestLogKeysAreExact(t *testing.T) {
 		require.Empty(t, errs)
 
 		// A record two transitions on: the second comes from the log.
-		third := lifecycle.Transition{From: lifecycle.Drowsy, To: lifecycle.Wake, Event: lifecycle.HeartbeatRefresh, Seq: 3, Time: at}
+		third := lifecycle.Transition{From: lifecycle.Drowsy, To: lifecycle.Wake, Event: lifecycle.HeartbeatRefresh, Trigger: "heartbeat_refresh", Seq: 3, Time: at}
 		rec.CurrentState, rec.SinceTS, rec.TransitionSeq, rec.LastTransition = lifecycle.Wake, at, 3, &third
 		require.NoError(t, lifecycle.SaveState(statePath, rec))
 		var got []lifecycle.Transition

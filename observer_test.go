@@ -91,7 +91,7 @@ func TestObserverSeesEachTransition(t *testing.T) {
 		rec, err := m.Snapshot()
 		require.NoError(t, err)
 		if s.from != s.to {
-			want = append(want, lifecycle.Transition{From: s.from, To: s.to, Event: s.ev, Seq: rec.TransitionSeq, Time: rec.SinceTS})
+			want = append(want, lifecycle.Transition{From: s.from, To: s.to, Event: s.ev, Trigger: string(s.ev), Seq: rec.TransitionSeq, Time: rec.SinceTS})
 		}
 		require.Equal(t, want, seen, "after %s", s.ev)
 	}

@@ -39,6 +39,7 @@ type config struct {
 	retention time.Duration
 	logger    *slog.Logger
 	table     *Table
+	reason    func(Event) string
 	observers *observers // per Machine: defaultConfig makes a new one
 }
 
@@ -51,6 +52,14 @@ func defaultConfig() config {
 		observers: &observers{},
 	}
 }
+
+// WithReasons sets the reason of every dispatch that gives none (Dispatch,
+// DispatchContext, DispatchFunc, or an empty reason): fn(ev) is written as
+// the transition's trigger, as Machine.DispatchReason writes its reason,
+// and is checked as it is. An empty result is the event's name.
+// WithReasons(PythonReason) writes the Python daemon's reasons. Default
+// (and nil): none, the triggers are the event names.
+func WithReasons(fn func(ev Event) string) Option { return func(c *config) { c.reason = fn } }
 
 // WithShadowRun sets the shadow_run flag every dispatch writes. In shadow
 // run, entering HIBERNATION also logs a shadow_run_warning, and the daemon is

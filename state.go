@@ -281,7 +281,7 @@ func (r Record) validate(t *Table) error {
 		}
 	}
 	if lt := r.LastTransition; lt != nil {
-		if lt.From == "" || lt.To == "" || lt.Event == "" || lt.Seq < 1 || lt.Seq > maxCounter || lt.Time.IsZero() ||
+		if lt.From == "" || lt.To == "" || lt.trigger() == "" || lt.Seq < 1 || lt.Seq > maxCounter || lt.Time.IsZero() ||
 			lt.Time.UTC().Year() < 1 || lt.Time.UTC().Year() > 9999 {
 			return bad("last_transition needs from, to, event, a seq from 1 to %d and a time in years 1 to 9999", int64(maxCounter))
 		}

@@ -263,7 +263,7 @@ func TestWatchReportsCorruptFile(t *testing.T) {
 				ev = nextEvent(t, ch)
 				require.Equal(t, lifecycle.WatchTransition, ev.Kind, "%+v", ev)
 				require.Equal(t, lifecycle.Transition{From: lifecycle.Drowsy, To: lifecycle.Wake,
-					Event: lifecycle.HeartbeatRefresh, Seq: 2, Time: ev.Transition.Time}, ev.Transition)
+					Event: lifecycle.HeartbeatRefresh, Trigger: "heartbeat_refresh", Seq: 2, Time: ev.Transition.Time}, ev.Transition)
 				after, errs := nextRecord(t, ch)
 				require.Empty(t, errs)
 				require.Equal(t, lifecycle.Wake, after.CurrentState)

@@ -45,10 +45,10 @@ func TestReadTransitions(t *testing.T) {
 		record(day2.Add(2*time.Second), "state_transition", `,"from":"DROWSY","to":"WAKE","trigger":"request_arrived","seq":4`),
 		record(day2.Add(3*time.Second), "state_transition", `,"from":"DROWSY","to":"SLEEP","trigger":"idle_30min","seq":4`), // the first line read wins, as in History
 	))
-	t1 := Transition{Wake, Drowsy, Idle5Min, 1, day1}
-	t2 := Transition{Drowsy, Wake, HeartbeatRefresh, 2, day1.Add(3 * time.Second)}
-	t3 := Transition{Wake, "NAP", "drowsy_on_idle", 3, day2}
-	t4 := Transition{Drowsy, Wake, RequestArrived, 4, day2.Add(2 * time.Second)}
+	t1 := Transition{Wake, Drowsy, Idle5Min, "idle_5min", 1, day1}
+	t2 := Transition{Drowsy, Wake, HeartbeatRefresh, "heartbeat_refresh", 2, day1.Add(3 * time.Second)}
+	t3 := Transition{Wake, "NAP", "drowsy_on_idle", "drowsy_on_idle", 3, day2}
+	t4 := Transition{Drowsy, Wake, RequestArrived, "request_arrived", 4, day2.Add(2 * time.Second)}
 	for _, tc := range []struct {
 		name        string
 		after, upTo int64

@@ -221,8 +221,12 @@ func (d *Daemon) dispatchFunc(ctx context.Context, ev lifecycle.Event, guards fu
 		// dispatched again next tick rather than lost.
 		d.req.undispatched.Store(false)
 	}
+	var reason string
+	if d.cfg.reason != nil {
+		reason = d.cfg.reason(ev)
+	}
 	dctx, cancel := context.WithTimeout(ctx, d.cfg.lockWait)
-	to, err := d.m.DispatchFunc(dctx, ev, guards)
+	to, err := d.m.DispatchReasonFunc(dctx, ev, reason, guards)
 	cancel()
 	if err != nil && ev == lifecycle.RequestArrived {
 		d.req.undispatched.Store(true)
@@ -238,7 +242,10 @@ func (d *Daemon) dispatchFunc(ctx context.Context, ev lifecycle.Event, guards fu
 		return err
 	}
 	if to != d.state {
-		return d.moved(to, string(ev))
+		if reason == "" {
+			reason = string(ev)
+		}
+		return d.moved(to, reason)
 	}
 	return nil
 }

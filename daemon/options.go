@@ -24,6 +24,7 @@ type config struct {
 	cycle     SleepCycle
 	logger    *slog.Logger
 	narrate   func(string)
+	reason    func(lifecycle.Event) string
 	machine   []lifecycle.Option
 }
 
@@ -92,6 +93,17 @@ func WithNarrator(fn func(line string)) Option {
 			c.narrate = fn
 		}
 	}
+}
+
+// WithReasons sets the reason each of the daemon's dispatches gives (see
+// lifecycle.Machine.DispatchReason): fn(ev) becomes the "trigger" of the
+// transition ev makes, in the log and the state file, and in the narration.
+// An empty reason is the event's name; a reason the Machine refuses stops
+// Run with its error. lifecycle.PythonReason gives the Python daemon's
+// reasons (drowsy_on_idle_5min, ...). Default (and nil): no reasons, the
+// event names.
+func WithReasons(fn func(ev lifecycle.Event) string) Option {
+	return func(c *config) { c.reason = fn }
 }
 
 // WithMachineOptions passes options to lifecycle.New: after the kit's

@@ -39,7 +39,7 @@ var commands = []command{
 		new:     func() subcommand { return &statusCmd{} },
 	},
 	{
-		name: "dispatch", synopsis: "EVENT [--sleep-eligible] [--still-idle] [--wait DURATION] [--table FILE] [--init] [--json]",
+		name: "dispatch", synopsis: "EVENT [--sleep-eligible] [--still-idle] [--reason REASON] [--wait DURATION] [--table FILE] [--init] [--json]",
 		summary: "dispatch an event to the machine; prints FROM -> TO or no transition",
 		details: dispatchDetails(),
 		errors:  "no such directory (without --init), a corrupt state file, an\n     unreadable --table FILE, a failed write; the message names the file",

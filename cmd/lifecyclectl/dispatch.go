@@ -35,19 +35,28 @@ its parents) when it does not, and says so on standard error.
 Without --wait a lock held by another process fails at once (exit 3); with
 --wait the command waits up to DURATION for it.
 
+With --reason REASON the transition's log line and the state file's
+last_transition give REASON as their "trigger" instead of the event's
+name, as the Python project's dispatch(event, reason=...) writes it (the
+Python daemon writes reasons such as drowsy_on_idle_5min). A reason that
+is not valid UTF-8, holds a character that is not printable (a newline, a
+tab) or is longer than 256 bytes is refused (exit 2), before anything is
+written.
+
 The shadow_run flag of the state file is kept as it is. The command never
 rotates the log (see "rotate"). It prints what its own dispatch did, as the
 Machine reports it: "FROM -> TO", or "no transition (STATE)", followed,
 when a row of the table would have moved the machine but for a guard flag
 that was not given, by the flag it needs. With --json, one object:
-{"event":...,"sleep_eligible":...,"still_idle":...,"from":...,"to":...,
+{"event":...,"reason":...,"sleep_eligible":...,"still_idle":...,"from":...,"to":...,
 "changed":true,"seq":N,"ts":...} for a transition (seq and ts those of its
 log line), {...,"changed":false,"missing_guard":"sleep_eligible"} for none
-(missing_guard only when a guard was missing).
+(reason only when given, missing_guard only when a guard was missing).
 `
 }
 
 type dispatchCmd struct {
+	reason string
 	guards lifecycle.Guards
 	wait   time.Duration
 	table  tableArg
@@ -58,6 +67,7 @@ type dispatchCmd struct {
 func (c *dispatchCmd) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.guards.SleepEligible, "sleep-eligible", false, "set the sleep_eligible guard (DROWSY + idle_30min -> SLEEP)")
 	fs.BoolVar(&c.guards.StillIdle, "still-idle", false, "set the still_idle guard (SLEEP + sleep_cycle_done -> HIBERNATION)")
+	fs.StringVar(&c.reason, "reason", "", "write `REASON` as the transition's trigger instead of the event's name")
 	durationVar(fs, &c.wait, "wait", 0, "wait up to `DURATION` for the lock instead of failing at once")
 	c.table.define(fs)
 	fs.BoolVar(&c.init, "init", false, "create the lifecycle directory if it does not exist")
@@ -67,6 +77,9 @@ func (c *dispatchCmd) flags(fs *flag.FlagSet) {
 func (c *dispatchCmd) run(e *env, args []string) error {
 	if c.wait < 0 {
 		return usagef("dispatch", "--wait %v: want a positive duration", c.wait)
+	}
+	if err := lifecycle.CheckReason(c.reason); err != nil {
+		return usagef("dispatch", "--reason: %v", err)
 	}
 	t, err := c.table.load()
 	if err != nil {
@@ -105,7 +118,8 @@ func (c *dispatchCmd) run(e *env, args []string) error {
 	// before it (another process may dispatch in between).
 	var made *lifecycle.Transition
 	m, err := lifecycle.New(dir, lifecycle.WithTable(t), lifecycle.WithShadowRun(cur.ShadowRun), lifecycle.WithRetention(0),
-		lifecycle.WithObserver(func(tr lifecycle.Transition) { made = &tr }))
+		lifecycle.WithObserver(func(tr lifecycle.Transition) { made = &tr }),
+		lifecycle.WithReasons(func(lifecycle.Event) string { return c.reason }))
 	if err != nil {
 		return err
 	}
@@ -119,7 +133,7 @@ func (c *dispatchCmd) run(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	r := dispatchResult{Event: ev, SleepEligible: c.guards.SleepEligible, StillIdle: c.guards.StillIdle, From: to, To: to}
+	r := dispatchResult{Event: ev, Reason: c.reason, SleepEligible: c.guards.SleepEligible, StillIdle: c.guards.StillIdle, From: to, To: to}
 	if made != nil {
 		r.From, r.Changed, r.Seq, r.TS = made.From, true, made.Seq, lifecycle.FormatTimestamp(made.Time)
 	} else {
@@ -165,6 +179,7 @@ func (c *dispatchCmd) dispatch(ctx context.Context, m *lifecycle.Machine, ev lif
 // dispatchResult is what a dispatch did, as --json prints it.
 type dispatchResult struct {
 	Event         lifecycle.Event `json:"event"`
+	Reason        string          `json:"reason,omitempty"`
 	SleepEligible bool            `json:"sleep_eligible"`
 	StillIdle     bool            `json:"still_idle"`
 	From          lifecycle.State `json:"from"`
