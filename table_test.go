@@ -451,7 +451,7 @@ func TestLoadTableRefuses(t *testing.T) {
 		wantMsg string
 	}{
 		{"missing", func(t *testing.T) string { return filepath.Join(t.TempDir(), "table.json") }, fs.ErrNotExist, "no such file"},
-		{"directory", func(t *testing.T) string { return t.TempDir() }, nil, "regular file"},
+		{"directory", func(t *testing.T) string { return t.TempDir() }, nil, "is a directory, not a file"},
 		{"fifo", func(t *testing.T) string {
 			p := filepath.Join(t.TempDir(), "table.json")
 			require.NoError(t, syscall.Mkfifo(p, 0o600))
