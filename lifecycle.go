@@ -53,7 +53,7 @@ type knownState struct {
 // directory if missing, and the lock file (0600), each made durable (its
 // parent directory synced) before it is used. If no other process holds
 // the lock, it also reconciles the log with the state file after a crash
-// (see Recovery in the package documentation) and rotates old log files;
+// (docs/durability.md, "Recovery, step by step") and rotates old log files;
 // otherwise the first dispatch does.
 func New(dir string, opts ...Option) (*Machine, error) {
 	cfg, err := resolveConfig(dir, opts)
@@ -194,7 +194,7 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, reason stri
 		// The state file first, synced with its directory entry, then the
 		// log line: the log never holds a transition that did not take
 		// effect, and the state file's last_transition says which line it
-		// is owed should a crash come between the two. See doc.go.
+		// is owed should a crash come between the two (docs/durability.md).
 		log, err := m.log.openAppender(now)
 		if err != nil {
 			if isSyncError(err) {
