@@ -469,11 +469,11 @@ func BenchmarkDispatchTick(b *testing.B) {
 	}
 }
 
-// TestDispatchFuncGuardsSeeTheLockedRecord: a heartbeat from another
+// TestDispatchReasonFuncGuardsSeeTheLockedRecord: a heartbeat from another
 // Machine lands between a Snapshot and the sleep_cycle_done it informs.
 // Guards computed from the Snapshot would hibernate a daemon whose client is
-// back; guards computed by DispatchFunc under the lock see the heartbeat.
-func TestDispatchFuncGuardsSeeTheLockedRecord(t *testing.T) {
+// back; guards computed by DispatchReasonFunc under the lock see the heartbeat.
+func TestDispatchReasonFuncGuardsSeeTheLockedRecord(t *testing.T) {
 	tests := []struct {
 		name      string
 		heartbeat bool
@@ -502,7 +502,7 @@ func TestDispatchFuncGuardsSeeTheLockedRecord(t *testing.T) {
 				require.Equal(t, lifecycle.Sleep, got) // activity, no transition in SLEEP
 			}
 			var seen lifecycle.Record
-			got, err := daemon.DispatchFunc(context.Background(), lifecycle.SleepCycleDone, func(r lifecycle.Record) lifecycle.Guards {
+			got, err := daemon.DispatchReasonFunc(context.Background(), lifecycle.SleepCycleDone, "", func(r lifecycle.Record) lifecycle.Guards {
 				seen = r
 				return lifecycle.Guards{StillIdle: r.WrapperEventSeq == snap.WrapperEventSeq}
 			})

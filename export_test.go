@@ -1,5 +1,9 @@
 package lifecycle
 
+import (
+	"time"
+)
+
 // SetAfterStep installs a failure-injection hook: fn runs after each step of
 // a durable write, named as in durable.go, and an error it returns fails that
 // step. The returned function removes it.
@@ -28,4 +32,10 @@ func CountWholeLogReads() (stop func() int) {
 	n := 0
 	onWholeLogRead = func() { n++ }
 	return func() int { onWholeLogRead = nil; return n }
+}
+
+// RotateLogs is RotateLogsReport's list of the plain files it replaced.
+func RotateLogs(dir string, retention time.Duration, now time.Time) ([]string, error) {
+	r, err := RotateLogsReport(dir, retention, now)
+	return r.Rotated, err
 }

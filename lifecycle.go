@@ -53,7 +53,7 @@ type knownState struct {
 // directory if missing, and the lock file (0600), each made durable (its
 // parent directory synced) before it is used. If no other process holds
 // the lock, it also reconciles the log with the state file after a crash
-// (see Recovery in the package documentation) and rotates old log files;
+// (docs/durability.md, "Recovery, step by step") and rotates old log files;
 // otherwise the first dispatch does.
 func New(dir string, opts ...Option) (*Machine, error) {
 	cfg, err := resolveConfig(dir, opts)
@@ -139,16 +139,6 @@ func (m *Machine) DispatchContext(ctx context.Context, ev Event, g Guards) (Stat
 	return m.dispatch(ctx, true, ev, "", func(Record) Guards { return g })
 }
 
-// DispatchFunc is DispatchContext with the guards computed by guards from
-// the record the dispatch reads under the lock, so that nothing another
-// process does can change what they depend on before the transition: for
-// example still_idle from wrapper_event_seq, which a heartbeat from another
-// process may move between a Snapshot and a dispatch. guards runs with the
-// Machine's locks held, and must not call the Machine.
-func (m *Machine) DispatchFunc(ctx context.Context, ev Event, guards func(Record) Guards) (State, error) {
-	return m.dispatch(ctx, true, ev, "", guards)
-}
-
 // DispatchReason is DispatchContext, recording why: a transition's log line
 // and the state file's last_transition give reason as their "trigger"
 // where they would give the event's name, as the Python project's
@@ -163,7 +153,14 @@ func (m *Machine) DispatchReason(ctx context.Context, ev Event, g Guards, reason
 	return m.dispatch(ctx, true, ev, reason, func(Record) Guards { return g })
 }
 
-// DispatchReasonFunc is DispatchFunc with a reason, as in DispatchReason.
+// DispatchReasonFunc is DispatchReason with the guards computed by guards
+// from the record the dispatch reads under the lock, so that nothing
+// another process does can change what they depend on before the
+// transition: for example still_idle from wrapper_event_seq, which a
+// heartbeat from another process may move between a Snapshot and a
+// dispatch. guards runs with the Machine's locks held, and must not call
+// the Machine. An empty reason is the one WithReasons gives, or the event's
+// name.
 func (m *Machine) DispatchReasonFunc(ctx context.Context, ev Event, reason string, guards func(Record) Guards) (State, error) {
 	return m.dispatch(ctx, true, ev, reason, guards)
 }
@@ -197,7 +194,7 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, reason stri
 		// The state file first, synced with its directory entry, then the
 		// log line: the log never holds a transition that did not take
 		// effect, and the state file's last_transition says which line it
-		// is owed should a crash come between the two. See doc.go.
+		// is owed should a crash come between the two (docs/durability.md).
 		log, err := m.log.openAppender(now)
 		if err != nil {
 			if isSyncError(err) {

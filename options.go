@@ -54,7 +54,7 @@ func defaultConfig() config {
 }
 
 // WithReasons sets the reason of every dispatch that gives none (Dispatch,
-// DispatchContext, DispatchFunc, or an empty reason): fn(ev) is written as
+// DispatchContext, or an empty reason): fn(ev) is written as
 // the transition's trigger, as Machine.DispatchReason writes its reason,
 // and is checked as it is. An empty result is the event's name.
 // WithReasons(PythonReason) writes the Python daemon's reasons. Default

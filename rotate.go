@@ -19,14 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// RotateLogs replaces each plain log file in dir whose day ended more than
-// retention before now by its .jsonl.gz, as RotateLogsReport does, and
-// returns the paths of the plain files it replaced.
-func RotateLogs(dir string, retention time.Duration, now time.Time) ([]string, error) {
-	r, err := RotateLogsReport(dir, retention, now)
-	return r.Rotated, err
-}
-
 // RotateReport is what a rotation did with the plain log files old enough
 // to rotate.
 type RotateReport struct {

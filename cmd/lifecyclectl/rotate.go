@@ -65,7 +65,7 @@ func (c *rotateCmd) run(e *env, args []string) error {
 		return err
 	}
 	logDir := filepath.Join(dir, lifecycle.DefaultLogDir)
-	// RotateLogs does nothing for a retention of 0; a nanosecond takes
+	// RotateLogsReport does nothing for a retention of 0; a nanosecond takes
 	// every day that has ended.
 	retention := max(time.Duration(c.days)*24*time.Hour, time.Nanosecond)
 	r, err := lifecycle.RotateLogsReport(logDir, retention, e.now())
