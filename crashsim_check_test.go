@@ -132,6 +132,9 @@ type simWorkload struct {
 	sub   string // the lifecycle directory, relative to the root
 	start time.Time
 	opts  []lifecycle.Option
+	// table is the Machine's table (WithTable), nil for the default; the
+	// checks read the state file with it.
+	table *lifecycle.Table
 	setup func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option)
 	run   func(s *simRun)
 }
@@ -186,6 +189,12 @@ func runWorkload(t *testing.T, w simWorkload, perPoint, stride int) simStats {
 	root := simTempDir(t)
 	clock := &simClock{now: w.start}
 	opts := append([]lifecycle.Option{lifecycle.WithClock(clock.read)}, w.opts...)
+	tab := w.table
+	if tab == nil {
+		tab = lifecycle.DefaultTable()
+	} else {
+		opts = append(opts, lifecycle.WithTable(tab))
+	}
 	dir := filepath.Join(root, w.sub)
 	if w.setup != nil {
 		w.setup(t, dir, clock, opts)
@@ -221,7 +230,7 @@ func runWorkload(t *testing.T, w simWorkload, perPoint, stride int) simStats {
 			cs := filepath.Join(states, fmt.Sprint(n))
 			materialize(t, rec.snaps[k], c, cs)
 			clock.set(end)
-			for _, v := range checkCrashState(filepath.Join(cs, w.sub), allowed, opts) {
+			for _, v := range checkCrashState(filepath.Join(cs, w.sub), allowed, opts, tab) {
 				st.violations[v.kind]++
 				if _, ok := st.examples[v.kind]; !ok {
 					st.examples[v.kind] = where + ": " + v.msg
@@ -237,7 +246,7 @@ func runWorkload(t *testing.T, w simWorkload, perPoint, stride int) simStats {
 type violation struct{ kind, msg string }
 
 // checkCrashState checks C1, C2 and C3 on one crash state.
-func checkCrashState(dir string, allowed []simAck, opts []lifecycle.Option) (vs []violation) {
+func checkCrashState(dir string, allowed []simAck, opts []lifecycle.Option, tab *lifecycle.Table) (vs []violation) {
 	fail := func(kind, msg string) []violation { return append(vs, violation{kind, msg}) }
 	statePath := filepath.Join(dir, lifecycle.DefaultStateFile)
 	before, err := os.ReadFile(statePath)
@@ -257,8 +266,9 @@ func checkCrashState(dir string, allowed []simAck, opts []lifecycle.Option) (vs 
 	if !ok {
 		vs = fail(vStateBehind, fmt.Sprintf("after %q the state file holds %s", acked.what, brief(before)))
 	}
+	var was lifecycle.Record
 	if before != nil {
-		if _, err := lifecycle.LoadState(statePath); err != nil {
+		if was, err = tab.LoadState(statePath); err != nil {
 			return fail(vStateCorrupt, err.Error())
 		}
 	}
@@ -270,23 +280,19 @@ func checkCrashState(dir string, allowed []simAck, opts []lifecycle.Option) (vs 
 	if err := m.Close(); err != nil {
 		return fail(vNewFails, err.Error())
 	}
-	after, err := lifecycle.LoadState(statePath)
+	after, err := tab.LoadState(statePath)
 	if err != nil {
 		return fail(vNewFails, err.Error())
 	}
 	if before != nil {
-		var was lifecycle.Record
-		if err := json.Unmarshal(before, &was); err != nil {
-			return fail(vStateCorrupt, err.Error())
-		}
 		if was.CurrentState != after.CurrentState || !was.SinceTS.Equal(after.SinceTS) ||
 			was.TransitionSeq != after.TransitionSeq || was.WrapperEventSeq != after.WrapperEventSeq {
 			vs = fail(vRecordMoved, fmt.Sprintf("%s seq %d -> %s seq %d", was.CurrentState, was.TransitionSeq, after.CurrentState, after.TransitionSeq))
 		}
 	}
 	if acked.state != nil {
-		var want lifecycle.Record
-		if err := json.Unmarshal(acked.state, &want); err != nil {
+		want, err := recordOf(tab, acked.state)
+		if err != nil {
 			return fail(vAckLost, err.Error())
 		}
 		if after.TransitionSeq < want.TransitionSeq || after.WrapperEventSeq < want.WrapperEventSeq {
@@ -294,7 +300,7 @@ func checkCrashState(dir string, allowed []simAck, opts []lifecycle.Option) (vs 
 				acked.what, want.TransitionSeq, want.WrapperEventSeq, after.TransitionSeq, after.WrapperEventSeq))
 		}
 	}
-	if err := invariantsErr(dir); err != nil {
+	if _, err := invariantsWith(dir, tab); err != nil {
 		if strings.Contains(err.Error(), "temporary") {
 			return fail(vTempLeft, err.Error())
 		}
@@ -306,19 +312,48 @@ func checkCrashState(dir string, allowed []simAck, opts []lifecycle.Option) (vs 
 	if err != nil {
 		return fail(vNextDispatches, err.Error())
 	}
-	ev := lifecycle.RequestArrived
-	if after.CurrentState == lifecycle.Wake {
-		ev = lifecycle.Idle5Min
-	}
-	_, err = m.Dispatch(ev, lifecycle.Guards{})
+	ev, g := nextTransition(tab, after.CurrentState)
+	_, err = m.Dispatch(ev, g)
 	err = errors.Join(err, m.Close())
 	if err != nil {
 		return fail(vNextDispatches, err.Error())
 	}
-	if err := invariantsErr(dir); err != nil {
+	if _, err := invariantsWith(dir, tab); err != nil {
 		return fail(vNextInvariant, err.Error())
 	}
 	return vs
+}
+
+// nextTransition is an event, with guards, that moves a machine of tab out
+// of from: for the default table request_arrived (idle_5min in WAKE).
+func nextTransition(tab *lifecycle.Table, from lifecycle.State) (lifecycle.Event, lifecycle.Guards) {
+	if tab == lifecycle.DefaultTable() {
+		if from == lifecycle.Wake {
+			return lifecycle.Idle5Min, lifecycle.Guards{}
+		}
+		return lifecycle.RequestArrived, lifecycle.Guards{}
+	}
+	g := lifecycle.Guards{SleepEligible: true, StillIdle: true}
+	for _, ev := range tab.Events() {
+		if _, changed := tab.Transition(from, ev, g); changed {
+			return ev, g
+		}
+	}
+	return lifecycle.Tick, g // NewTable refuses a state with no way out
+}
+
+// recordOf decodes a state file's bytes with tab, through a file.
+func recordOf(tab *lifecycle.Table, data []byte) (lifecycle.Record, error) {
+	dir, err := os.MkdirTemp("", "recordof")
+	if err != nil {
+		return lifecycle.Record{}, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "state.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return lifecycle.Record{}, err
+	}
+	return tab.LoadState(path)
 }
 
 func brief(state []byte) string {

@@ -136,6 +136,7 @@ func simWorkloads(randomLives int) []simWorkload {
 			},
 		},
 	)
+	ws = append(ws, jobRunnerWorkload())
 	for seed := range uint64(randomLives) {
 		ws = append(ws, randomWorkload(seed))
 	}
@@ -199,4 +200,37 @@ func TestCrashSimulator(t *testing.T) {
 	t.Logf("all workloads: %s", total.report())
 	require.Empty(t, total.violations, total.report())
 	require.GreaterOrEqual(t, total.states, want)
+}
+
+// jobRunnerWorkload is a daemon of another kind: examples/jobrunner's
+// table, whose state file holds the core record and the daemon's own
+// fields, with a dispatch stopped between its state file and its log line.
+func jobRunnerWorkload() simWorkload {
+	tab, err := lifecycle.LoadTable(filepath.Join("examples", "jobrunner", "table.json"))
+	if err != nil {
+		panic(err)
+	}
+	if !tab.HasCoreRecord() {
+		panic("examples/jobrunner/table.json: want the core record")
+	}
+	g := lifecycle.Guards{StillIdle: true}
+	return simWorkload{
+		name: "a job runner of its own table and the core record",
+		sub:  "jobs", start: simDay0, table: tab,
+		run: func(s *simRun) {
+			m := s.newMachine()
+			for i := range 2 {
+				s.dispatch(m, "job_started", g)
+				_, err := m.Update(func(r *lifecycle.Record) error { return r.SetField("jobs_done", i+1) })
+				require.NoError(s.t, err)
+				s.ack("Update")
+				s.dispatch(m, "job_finished", g)
+			}
+			s.failAt(m, "log write", "drain", g)
+			m = s.newMachine()
+			s.dispatch(m, "stop", g)
+			s.dispatch(m, "start", g)
+			require.NoError(s.t, m.Close())
+		},
+	}
 }

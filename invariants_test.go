@@ -38,10 +38,13 @@ func checkInvariants(t *testing.T, dir string, maxMalformed int) world {
 // exactly 1..N, each from the previous one's to, the first from WAKE; N is
 // transition_seq; the last to is current_state. No temporary state file is
 // left beside it.
-func invariants(dir string) (world, error) {
+func invariants(dir string) (world, error) { return invariantsWith(dir, lifecycle.DefaultTable()) }
+
+// invariantsWith is invariants for a Machine with the table tab.
+func invariantsWith(dir string, tab *lifecycle.Table) (world, error) {
 	var w world
 	var err error
-	if w.rec, err = lifecycle.LoadState(filepath.Join(dir, lifecycle.DefaultStateFile)); err != nil {
+	if w.rec, err = tab.LoadState(filepath.Join(dir, lifecycle.DefaultStateFile)); err != nil {
 		return w, err
 	}
 	type line struct {

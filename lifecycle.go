@@ -178,7 +178,10 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, reason stri
 	var out State
 	err := m.locked(ctx, wait, func(rec Record, now time.Time) error {
 		to, changed := m.cfg.table.Transition(rec.CurrentState, ev, guards(rec))
-		if changed || isActivity(ev) || rec.ShadowRun != m.cfg.shadowRun {
+		// The core record has no shadow_run: a change of it alone
+		// writes nothing.
+		shadowMoved := !m.cfg.table.core && rec.ShadowRun != m.cfg.shadowRun
+		if changed || isActivity(ev) || shadowMoved {
 			if err := m.settle(&rec); err != nil {
 				return err
 			}
@@ -186,7 +189,7 @@ func (m *Machine) dispatch(ctx context.Context, wait bool, ev Event, reason stri
 		next := apply(rec, ev, reason, to, changed, now, m.cfg.shadowRun)
 		out = next.CurrentState
 		if !changed {
-			if isActivity(ev) || rec.ShadowRun != next.ShadowRun {
+			if isActivity(ev) || shadowMoved {
 				return m.save(next)
 			}
 			return nil
@@ -537,13 +540,13 @@ func (m *Machine) load(now time.Time) (Record, error) {
 			if !exists {
 				// A missing file reads as a default record of now, with the
 				// seq learnt from the log.
-				rec := DefaultRecord(now)
+				rec := m.cfg.table.defaultRecord(now)
 				rec.TransitionSeq = k.rec.TransitionSeq
 				return rec, nil
 			}
 			return k.rec, nil
 		}
-		rec, hasSeq := DefaultRecord(now), false
+		rec, hasSeq := m.cfg.table.defaultRecord(now), false
 		if exists {
 			rec, hasSeq, err = decodeRecordSeq(data, m.cfg.table)
 			if err != nil {

@@ -143,7 +143,7 @@ func repairLocked(cfg *config, dryRun bool) (Repair, error) {
 // rebuildRecord is the record the log gives at now: the default one, moved
 // to the state its last transition entered, at the highest seq it holds.
 func rebuildRecord(cfg *config, now time.Time) (Record, *Transition, error) {
-	rec := DefaultRecord(now)
+	rec := cfg.table.defaultRecord(now)
 	top, err := maxLoggedSeq(cfg.logDir)
 	if err != nil {
 		return rec, nil, err

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -62,6 +63,10 @@ type Record struct {
 	LastTransition *Transition
 	// Extra holds the keys this library does not know, in file order.
 	Extra []Field
+
+	// core is set on a record of a table with the core record (see
+	// Table.CoreRecord): it is written with coreKeys only.
+	core bool
 
 	// lastTransitionFile is the file's last_transition object, when it is
 	// not what LastTransition would be written as (keys this library does
@@ -236,13 +241,23 @@ var knownKeys = [...]string{
 	"essential_variable_consecutive_clears", "transition_seq", lastTransitionKey,
 }
 
-func isKnownKey(k string) bool {
-	for _, kk := range knownKeys {
-		if k == kk {
-			return true
-		}
+// coreKeys are the keys of the core record (see Table.CoreRecord), in the
+// order they are written: what every lifecycle has, nothing of the Python
+// daemon's own.
+var coreKeys = [...]string{
+	"current_state", "since_ts", "last_activity_ts", "wrapper_event_seq",
+	"transition_seq", lastTransitionKey,
+}
+
+func isKnownKey(k string) bool { return slices.Contains(knownKeys[:], k) }
+
+// isKey reports whether k is a key the record's format writes itself: one
+// of coreKeys for a core record, of knownKeys otherwise.
+func (r *Record) isKey(k string) bool {
+	if r.core {
+		return slices.Contains(coreKeys[:], k)
 	}
-	return false
+	return isKnownKey(k)
 }
 
 // Validate reports, wrapping ErrInvalidRecord, what keeps r from being
@@ -296,15 +311,51 @@ func (r Record) validate(t *Table) error {
 			return bad("quarantine: %v", err)
 		}
 	}
+	if r.core = t.core; r.core {
+		if err := r.checkCore(); err != nil {
+			return bad("%v", err)
+		}
+	}
 	seen := make(map[string]bool, len(r.Extra))
 	for _, f := range r.Extra {
-		if isKnownKey(f.Key) || seen[f.Key] {
+		if r.isKey(f.Key) || seen[f.Key] {
 			return bad("extra key %q duplicates a key of the record", f.Key)
 		}
 		seen[f.Key] = true
 		if !json.Valid(f.Value) {
 			return bad("extra key %q holds invalid JSON", f.Key)
 		}
+	}
+	return nil
+}
+
+// checkCore refuses a core record that holds a value of the Python
+// daemon's fields, which its file has no key for: dropping the value
+// silently would lose it. ShadowRun is not one of them: it is the
+// Machine's setting (WithShadowRun), not the file's.
+func (r Record) checkCore() error {
+	var set []string
+	if r.SleepCycleProgress != nil && !isNull(r.SleepCycleProgress) {
+		set = append(set, "sleep_cycle_progress")
+	}
+	if r.Quarantine != nil {
+		set = append(set, "quarantine")
+	}
+	if r.CrisisMode {
+		set = append(set, "crisis_mode")
+	}
+	if r.CrisisModeSinceTS != nil {
+		set = append(set, "crisis_mode_since_ts")
+	}
+	if r.EssentialVariableConsecutiveBreaches != 0 {
+		set = append(set, "essential_variable_consecutive_breaches")
+	}
+	if r.EssentialVariableConsecutiveClears != 0 {
+		set = append(set, "essential_variable_consecutive_clears")
+	}
+	if len(set) > 0 {
+		return fmt.Errorf("%s set, but the core record has no such key (keep a daemon's own fields with SetField)",
+			strings.Join(set, ", "))
 	}
 	return nil
 }
@@ -392,30 +443,11 @@ func (r Record) encode(indent string, measure *int) ([]byte, error) {
 	b = appendQuotedTimestamp(b, r.LastActivityTS)
 	key("wrapper_event_seq")
 	b = strconv.AppendInt(b, r.WrapperEventSeq, 10)
-	if err := raw("sleep_cycle_progress", r.SleepCycleProgress); err != nil {
-		return nil, err
+	if !r.core {
+		if err := r.encodePython(key, raw, &b); err != nil {
+			return nil, err
+		}
 	}
-	var quarantine []byte
-	if q := r.Quarantine; q != nil {
-		quarantine = q.appendJSON(nil)
-	}
-	if err := raw("quarantine", quarantine); err != nil {
-		return nil, err
-	}
-	key("shadow_run")
-	b = strconv.AppendBool(b, r.ShadowRun)
-	key("crisis_mode")
-	b = strconv.AppendBool(b, r.CrisisMode)
-	key("crisis_mode_since_ts")
-	if r.CrisisModeSinceTS == nil {
-		b = append(b, "null"...)
-	} else {
-		b = appendJSONString(b, *r.CrisisModeSinceTS)
-	}
-	key("essential_variable_consecutive_breaches")
-	b = strconv.AppendInt(b, r.EssentialVariableConsecutiveBreaches, 10)
-	key("essential_variable_consecutive_clears")
-	b = strconv.AppendInt(b, r.EssentialVariableConsecutiveClears, 10)
 	key("transition_seq")
 	b = strconv.AppendInt(b, r.TransitionSeq, 10)
 	if lt := r.LastTransition; lt != nil {
@@ -436,6 +468,37 @@ func (r Record) encode(indent string, measure *int) ([]byte, error) {
 		b = append(b, '\n')
 	}
 	return append(b, '}'), nil
+}
+
+// encodePython writes the keys of the Python daemon's record that the core
+// record has not, between wrapper_event_seq and transition_seq; key and raw
+// are encode's.
+func (r Record) encodePython(key func(string), raw func(string, []byte) error, bp *[]byte) error {
+	if err := raw("sleep_cycle_progress", r.SleepCycleProgress); err != nil {
+		return err
+	}
+	var quarantine []byte
+	if q := r.Quarantine; q != nil {
+		quarantine = q.appendJSON(nil)
+	}
+	if err := raw("quarantine", quarantine); err != nil {
+		return err
+	}
+	key("shadow_run")
+	*bp = strconv.AppendBool(*bp, r.ShadowRun)
+	key("crisis_mode")
+	*bp = strconv.AppendBool(*bp, r.CrisisMode)
+	key("crisis_mode_since_ts")
+	if r.CrisisModeSinceTS == nil {
+		*bp = append(*bp, "null"...)
+	} else {
+		*bp = appendJSONString(*bp, *r.CrisisModeSinceTS)
+	}
+	key("essential_variable_consecutive_breaches")
+	*bp = strconv.AppendInt(*bp, r.EssentialVariableConsecutiveBreaches, 10)
+	key("essential_variable_consecutive_clears")
+	*bp = strconv.AppendInt(*bp, r.EssentialVariableConsecutiveClears, 10)
+	return nil
 }
 
 func appendQuotedTimestamp(b []byte, t time.Time) []byte {
@@ -550,6 +613,8 @@ func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage,
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return Record{}, nil, fmt.Errorf("want a JSON object, found %v", tok)
 	}
+	var r Record
+	r.core = t.core
 	raw := make(map[string]json.RawMessage, len(knownKeys))
 	var extra []Field
 	for dec.More() {
@@ -562,7 +627,7 @@ func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage,
 		if err := dec.Decode(&v); err != nil {
 			return Record{}, nil, fmt.Errorf("not JSON: %v", jsonErr(err))
 		}
-		if isKnownKey(key) {
+		if r.isKey(key) {
 			raw[key] = v
 			continue
 		}
@@ -577,7 +642,6 @@ func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage,
 		return Record{}, nil, errors.New("not JSON: data after the object")
 	}
 
-	var r Record
 	var errs []error
 	fail := func(key string, err error) { errs = append(errs, fmt.Errorf("%s: %w", key, err)) }
 
@@ -629,7 +693,10 @@ func decodeRecordRaw(data []byte, t *Table) (Record, map[string]json.RawMessage,
 			r.Quarantine = q
 		}
 	}
-	if v, ok := raw["shadow_run"]; !ok {
+	if v, ok := raw["shadow_run"]; r.core {
+		// The core record has no shadow_run: a Machine's WithShadowRun
+		// holds it.
+	} else if !ok {
 		fail("shadow_run", errors.New("missing, want true or false"))
 	} else if err := boolean(v, &r.ShadowRun); err != nil {
 		fail("shadow_run", err)
@@ -861,7 +928,7 @@ func loadState(path string, now func() time.Time, t *Table) (Record, bool, error
 		return Record{}, true, err
 	}
 	if !exists {
-		return DefaultRecord(now()), false, nil
+		return t.defaultRecord(now()), false, nil
 	}
 	r, err := decodeRecord(data, t)
 	if err != nil {
@@ -1042,6 +1109,23 @@ func SaveState(path string, r Record) error {
 	return saveState(path, r, defaultTable)
 }
 
+// SaveState is the package's SaveState with t's states and record format:
+// current_state must be one of t's states, and a table with the core
+// record (CoreRecord) writes the core record. It writes what a Machine
+// given WithTable(t) would, without a Machine: no lock is taken, so it is
+// for a directory no Machine is using. A nil or empty Table refuses with an
+// error wrapping ErrInvalidTable.
+func (t *Table) SaveState(path string, r Record) error {
+	if t == nil || len(t.states) == 0 {
+		return &fs.PathError{Op: "save state", Path: path,
+			Err: fmt.Errorf("%w: an empty table knows no states; build one with NewTable, LoadTable or DefaultTable", ErrInvalidTable)}
+	}
+	if err := refuseSymlink("save state", path); err != nil {
+		return err
+	}
+	return saveState(path, r, t)
+}
+
 // refuseSymlink fails, with an *fs.PathError of op naming path, if path is a
 // symbolic link.
 func refuseSymlink(op, path string) error {
@@ -1068,6 +1152,7 @@ func stateBytes(path string, r Record, t *Table) ([]byte, error) {
 	invalid := func(err error) error {
 		return &fs.PathError{Op: "save state", Path: path, Err: fmt.Errorf("%w: %w", ErrInvalidRecord, err)}
 	}
+	r.core = t.core // the table decides the file's format
 	if err := r.validate(t); err != nil {
 		return nil, &fs.PathError{Op: "save state", Path: path, Err: err}
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -51,6 +52,9 @@ type Table struct {
 	// hasRow holds the events that some row has: the others never move the
 	// machine, from any state.
 	hasRow map[Event]bool
+	// core is set by CoreRecord: the state files of this table hold the
+	// core record.
+	core bool
 }
 
 type stateEvent struct {
@@ -84,6 +88,42 @@ func mustTable(t *Table, err error) *Table {
 // States, Events and Rows. Its Transition agrees with ComputeTransition,
 // which stays the allocation-free fast path for the seed table.
 func DefaultTable() *Table { return defaultTable }
+
+// CoreRecord returns a table with t's states, events and rows whose state
+// files hold the core record: the keys every lifecycle has (current_state,
+// since_ts, last_activity_ts, wrapper_event_seq, transition_seq,
+// last_transition) and then the daemon's own fields (Record.SetField),
+// nothing of the Python daemon's record. It is for a daemon of its own
+// kind; t's files (and the default table's) keep the Python daemon's
+// layout, byte for byte. A Machine given WithTable(t.CoreRecord()) writes
+// and reads such files, and so do t.CoreRecord().LoadState, SaveState and
+// Watch with WatchTable. A table file says the same with "record": "core".
+//
+// Loading a core record does not require shadow_run (the Machine's
+// WithShadowRun holds it, and it is not written); keys of the Python
+// daemon's record found in such a file are kept as the daemon's own. A
+// record whose Python fields (SleepCycleProgress, Quarantine, the crisis
+// and essential-variable fields) are set is refused with ErrInvalidRecord
+// rather than written without them. A nil t gives nil.
+func (t *Table) CoreRecord() *Table {
+	if t == nil {
+		return nil
+	}
+	c := *t // the indexes are never changed once built: shared
+	c.core = true
+	return &c
+}
+
+// HasCoreRecord reports whether t's state files hold the core record (see
+// CoreRecord).
+func (t *Table) HasCoreRecord() bool { return t != nil && t.core }
+
+// defaultRecord is DefaultRecord in t's record format.
+func (t *Table) defaultRecord(now time.Time) Record {
+	r := DefaultRecord(now)
+	r.core = t.core
+	return r
+}
 
 // NewTable builds a table from its states, its events and its rows, and
 // validates it. The states must include WAKE, the state of a new Machine;
@@ -431,7 +471,12 @@ type tableJSON struct {
 	States *[]State   `json:"states"`
 	Events *[]Event   `json:"events"`
 	Rows   *[]rowJSON `json:"rows"`
+	Record string     `json:"record,omitempty"`
 }
+
+// recordCore is the value of a table's "record" key for the core record
+// (see CoreRecord); without the key, the Python daemon's record.
+const recordCore = "core"
 
 // rowJSON is a row's JSON form; "guard" may be left out when there is none,
 // and "from" is "*" for AnyState.
@@ -454,6 +499,10 @@ func (t Table) MarshalJSON() ([]byte, error) {
 		States []State   `json:"states"`
 		Events []Event   `json:"events"`
 		Rows   []rowJSON `json:"rows"`
+		Record string    `json:"record,omitempty"`
+	}
+	if t.core {
+		doc.Record = recordCore
 	}
 	doc.States = append([]State{}, t.states...)
 	doc.Events = append([]Event{}, t.events...)
@@ -498,10 +547,14 @@ func (t *Table) UnmarshalJSON(data []byte) error {
 	for _, r := range *doc.Rows {
 		rows = append(rows, Row(r))
 	}
+	if doc.Record != "" && doc.Record != recordCore {
+		return fmt.Errorf("%w: record is %q, want %q or no record key", ErrInvalidTable, doc.Record, recordCore)
+	}
 	built, err := NewTable(*doc.States, *doc.Events, rows)
 	if err != nil {
 		return err
 	}
+	built.core = doc.Record == recordCore
 	*t = *built
 	return nil
 }

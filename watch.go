@@ -371,7 +371,7 @@ func (w *watcher) read() (data []byte, rec Record, exists, hasSeq bool, err erro
 	case err != nil:
 		return nil, Record{}, exists, false, err
 	case !exists:
-		return nil, DefaultRecord(time.Now()), false, false, nil
+		return nil, w.table.defaultRecord(time.Now()), false, false, nil
 	}
 	rec, hasSeq, err = decodeRecordSeq(data, w.table)
 	if err != nil {

@@ -143,7 +143,7 @@ func (c *command) flagSet(e *env, sub subcommand) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	sub.flags(fs)
 	if fs.Lookup("dir") == nil {
-		fs.Var(&dirValue{&e.dir}, "dir", "the lifecycle directory `DIR` (default $IAI_MCP_STORE, else ~/.iai-mcp)")
+		fs.Var(&dirValue{&e.dir}, "dir", "the lifecycle directory `DIR` (default $LIFECYCLE_DIR, else $IAI_MCP_STORE, else ~/.iai-mcp)")
 	}
 	return fs
 }

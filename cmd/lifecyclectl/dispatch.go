@@ -109,7 +109,7 @@ func (c *dispatchCmd) run(e *env, args []string) error {
 	// Dispatch writes the Machine's shadow_run setting into the record, so
 	// the Machine takes the file's own. A corrupt file, or one in a state
 	// the table does not know, stops us here, before anything is created.
-	cur, err := c.table.loadState(t, filepath.Join(dir, lifecycle.DefaultStateFile))
+	cur, t, err := c.table.loadState(t, filepath.Join(dir, lifecycle.DefaultStateFile))
 	if err != nil {
 		return err
 	}

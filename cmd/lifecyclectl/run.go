@@ -130,11 +130,18 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// storeDir is --dir, else $IAI_MCP_STORE, else ~/.iai-mcp: the Python
-// daemon's directory. how says which, for messages.
+// dirEnv names the directory of any daemon; it wins over storeEnv, so a
+// daemon of another kind never needs the Python daemon's names.
+const dirEnv = "LIFECYCLE_DIR"
+
+// storeDir is --dir, else $LIFECYCLE_DIR, else $IAI_MCP_STORE, else
+// ~/.iai-mcp: the Python daemon's directory. how says which, for messages.
 func (e *env) storeDir() (dir, how string, err error) {
 	if e.dir != "" {
 		return e.dir, "given with --dir", nil
+	}
+	if d := os.Getenv(dirEnv); d != "" {
+		return d, "from $" + dirEnv, nil
 	}
 	if d := os.Getenv(storeEnv); d != "" {
 		return d, "from $" + storeEnv, nil

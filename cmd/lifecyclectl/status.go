@@ -102,14 +102,14 @@ func (c *statusCmd) run(e *env, args []string) error {
 			"state file", path, initialState())
 		return nil
 	}
-	rec, err := c.table.loadState(t, path)
+	rec, t, err := c.table.loadState(t, path)
 	if err != nil {
 		return err
 	}
 	if c.json {
 		return writeRecordJSON(e.out, rec)
 	}
-	writeStatus(e.out, path, rec, e.now())
+	writeStatus(e.out, path, rec, e.now(), t.HasCoreRecord())
 	return nil
 }
 
@@ -129,8 +129,9 @@ func writeRecordJSON(w io.Writer, rec lifecycle.Record) error {
 	return err
 }
 
-// writeStatus writes rec as one block of "label  value" lines.
-func writeStatus(w io.Writer, path string, rec lifecycle.Record, now time.Time) {
+// writeStatus writes rec as one block of "label  value" lines; a core
+// record (core) has none of the Python daemon's fields to show.
+func writeStatus(w io.Writer, path string, rec lifecycle.Record, now time.Time, core bool) {
 	line := func(label, format string, args ...any) {
 		fmt.Fprintf(w, "%-15s%s\n", label, fmt.Sprintf(format, args...))
 	}
@@ -138,6 +139,20 @@ func writeStatus(w io.Writer, path string, rec lifecycle.Record, now time.Time) 
 	line("state", "%s since %s (%s)", rec.CurrentState, humanTime(rec.SinceTS), ago(rec.SinceTS, now))
 	line("last activity", "%s (%s)", humanTime(rec.LastActivityTS), ago(rec.LastActivityTS, now))
 	line("sequences", "transition %d, wrapper event %d", rec.TransitionSeq, rec.WrapperEventSeq)
+	if !core {
+		writePythonFields(line, rec)
+	}
+	if len(rec.Extra) > 0 {
+		keys := make([]string, len(rec.Extra))
+		for i, f := range rec.Extra {
+			keys[i] = f.Key
+		}
+		line("other keys", "%s", strings.Join(keys, ", "))
+	}
+}
+
+// writePythonFields writes the lines of the Python daemon's fields.
+func writePythonFields(line func(label, format string, args ...any), rec lifecycle.Record) {
 	line("shadow run", "%s", onOff(rec.ShadowRun))
 	if len(rec.SleepCycleProgress) == 0 || string(rec.SleepCycleProgress) == "null" {
 		line("sleep cycle", "no progress recorded")
@@ -164,13 +179,6 @@ func writeStatus(w io.Writer, path string, rec lifecycle.Record, now time.Time) 
 	}
 	line("essential var", "%d consecutive breaches, %d consecutive clears",
 		rec.EssentialVariableConsecutiveBreaches, rec.EssentialVariableConsecutiveClears)
-	if len(rec.Extra) > 0 {
-		keys := make([]string, len(rec.Extra))
-		for i, f := range rec.Extra {
-			keys[i] = f.Key
-		}
-		line("other keys", "%s", strings.Join(keys, ", "))
-	}
 }
 
 func onOff(b bool) string {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/iai-mcp/lifecycle"
@@ -52,9 +54,42 @@ func (a *tableArg) which() string {
 // loadState reads the state file at path with the table t, as a Machine
 // with that table does. Without --table, a state the default table does
 // not know is most likely another table's, and the error says what to do.
-func (a *tableArg) loadState(t *lifecycle.Table, path string) (lifecycle.Record, error) {
+//
+// A file that holds none of the Python daemon's keys is a core record
+// (lifecycle.Table.CoreRecord), whatever the table file says: it is read,
+// and written back, as one; the table returned is the one it was read
+// with, for the Machine to use.
+func (a *tableArg) loadState(t *lifecycle.Table, path string) (lifecycle.Record, *lifecycle.Table, error) {
 	rec, err := t.LoadState(path)
-	return rec, a.hint(err)
+	if err != nil && errors.Is(err, lifecycle.ErrCorruptState) && !t.HasCoreRecord() && isCoreFile(path) {
+		t = t.CoreRecord()
+		rec, err = t.LoadState(path)
+	}
+	return rec, t, a.hint(err)
+}
+
+// pythonKeys are the keys of the Python daemon's record that a core record
+// has not.
+var pythonKeys = []string{"sleep_cycle_progress", "quarantine", "shadow_run", "crisis_mode",
+	"crisis_mode_since_ts", "essential_variable_consecutive_breaches", "essential_variable_consecutive_clears"}
+
+// isCoreFile reports whether the file at path is a JSON object with none of
+// pythonKeys. Any failure reads as false: the caller keeps its first error.
+func isCoreFile(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil || int64(len(data)) > lifecycle.MaxStateSize {
+		return false
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(data, &obj) != nil || obj == nil {
+		return false
+	}
+	for _, k := range pythonKeys {
+		if _, ok := obj[k]; ok {
+			return false
+		}
+	}
+	return true
 }
 
 // hint adds to an error about a state the default table does not know what
