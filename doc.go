@@ -63,6 +63,9 @@
 //   - docs/python.md: sharing a directory with the Python project, whose
 //     writers take no lock.
 //   - docs/tables.md: custom tables and observers (WithObserver).
+//   - docs/general.md: a daemon of its own kind (examples/jobrunner): its
+//     own states, events and record fields, and no key of the Python
+//     daemon's in its state file (Table.CoreRecord, Record.SetField).
 //   - docs/daemon.md: the daemon kit, systemd and launchd.
 //   - docs/cli.md: lifecyclectl, the command that inspects and drives a
 //     directory.
