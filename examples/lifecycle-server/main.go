@@ -1,13 +1,13 @@
-// Command server is a socket-activated service built on the lifecycle
+// Command lifecycle-server is a socket-activated service built on the lifecycle
 // daemon kit: it hibernates to zero processes when idle, and the service
 // manager starts it again on the next connection, which it answers. No
 // client is refused meanwhile: the manager holds the listening socket, and
 // the kernel queues connections while no server runs.
 //
-//	go run ./examples/server --dir /tmp/lc --listen 127.0.0.1:7070      # started by hand
-//	printf 'hello\n' | nc -q1 127.0.0.1 7070                            # WAKE
+//	go run ./examples/lifecycle-server --dir /tmp/lc --listen 127.0.0.1:7070   # started by hand
+//	printf 'hello\n' | nc -q1 127.0.0.1 7070                                   # WAKE
 //
-// Under systemd (user units in examples/server/systemd) it takes its
+// Under systemd (user units in examples/lifecycle-server/systemd) it takes its
 // listener from the manager (LISTEN_FDS) and ignores --listen; by hand it
 // listens on --listen. Each line a client sends is a request: it is
 // reported to the kit (request_arrived, coalesced) and answered with the
