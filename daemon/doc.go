@@ -84,7 +84,7 @@
 // watchdog, and STOPPING=1 on its way out. Without NOTIFY_SOCKET it sends
 // nothing. The watchdog proves the process runs, not that a sleep step has
 // finished: a step may legitimately last longer than WatchdogSec. Listen
-// takes the listening socket systemd passes (LISTEN_FDS). The protocols are
+// takes the listening sockets systemd passes (LISTEN_FDS), all of them. The protocols are
 // implemented by github.com/coreos/go-systemd/v22, the maintained Go
 // implementation of sd_notify and sd_listen_fds, in pure Go.
 //
