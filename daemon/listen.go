@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/coreos/go-systemd/v22/activation"
@@ -72,6 +73,19 @@ func Listen(addr string) (ln net.Listener, passed bool, err error) {
 		return lns[0], true, nil
 	}
 	return newListeners(lns), true, nil
+}
+
+// Activated reports whether the service manager passed this process
+// sockets (LISTEN_PID is its pid, LISTEN_FDS at least 1), without taking
+// them: Listen does. A daemon asks before Open, to tell a start on demand
+// (OpenWait) from a start by hand.
+func Activated() bool {
+	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
+	if err != nil || pid != os.Getpid() {
+		return false
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	return err == nil && n > 0
 }
 
 // listenOwn opens the daemon's own socket on addr.

@@ -1,24 +1,32 @@
-// Command lifecycle-server is a socket-activated service built on the lifecycle
-// daemon kit: it hibernates to zero processes when idle, and the service
-// manager starts it again on the next connection, which it answers. No
-// client is refused meanwhile: the manager holds the listening socket, and
-// the kernel queues connections while no server runs.
+// Command lifecycle-server is a socket-activated service built on the
+// lifecycle daemon kit: it hibernates to zero processes when idle, and the
+// service manager starts it again on the next connection, which it
+// answers. No client is refused meanwhile: the manager holds the listening
+// socket, and the kernel queues connections while no server runs.
 //
 //	go run ./examples/lifecycle-server --dir /tmp/lc --listen 127.0.0.1:7070   # started by hand
-//	printf 'hello\n' | nc -q1 127.0.0.1 7070                                   # WAKE
+//	bash -c 'exec 3<>/dev/tcp/127.0.0.1/7070; echo hello >&3; head -n1 <&3'    # WAKE
 //
-// Under systemd (user units in examples/lifecycle-server/systemd) it takes its
-// listener from the manager (LISTEN_FDS) and ignores --listen; by hand it
-// listens on --listen. Each line a client sends is a request: it is
-// reported to the kit (request_arrived, coalesced) and answered with the
-// state it was served in and a newline, e.g. "WAKE\n". A connection may
-// send any number of lines.
+// Under systemd (user units in examples/lifecycle-server/systemd) it takes
+// its listeners from the manager (LISTEN_FDS; every socket the unit
+// lists) and ignores --listen; by hand it listens on --listen, which it
+// then needs. Each line a client sends is a request: it is reported to the
+// kit (request_arrived, coalesced) and answered with the state it was
+// served in and a newline, e.g. "WAKE\n". A connection may send any number
+// of lines.
 //
 // It prints the kit's lines on stdout (see package daemon), plus:
 //
 //	listening on 127.0.0.1:7070 (socket from the service manager)
+//	listening on 127.0.0.1:7070, [::1]:7070 (socket from the service manager)
 //	listening on 127.0.0.1:7070 (own socket)
+//	waiting for another daemon to leave: ... (pid 4242)
 //	stopped: terminated signal received        SIGTERM, SIGINT or SIGHUP; exits 0
+//
+// Started by its socket while another daemon runs on --dir, it waits for
+// that daemon to exit (telling the service manager so, with the holder's
+// pid), then serves: exiting would only make the manager start it again for
+// the connection still queued, until its start limit failed the socket.
 //
 // On HIBERNATION ("exit: HIBERNATION") it stops accepting and closes its
 // listener (the manager's socket stays open in the manager), answers what
@@ -27,8 +35,8 @@
 //
 //	0  after HIBERNATION, or a stop signal (SIGTERM, SIGINT, SIGHUP)
 //	1  an error
-//	2  a bad command line
-//	3  another daemon runs on this directory; the message names its pid
+//	2  a bad command line (also: no --listen and no socket passed); nothing was created
+//	3  started by hand while another daemon runs on this directory; the message names its pid
 package main
 
 import (
@@ -38,8 +46,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -76,10 +86,10 @@ var errUsage = errors.New("usage")
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs := flag.NewFlagSet("lifecycle-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: server --dir DIR [--listen ADDR] [flags]")
+		fmt.Fprintln(stderr, "usage: lifecycle-server --dir DIR [--listen ADDR] [flags]")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.dir, "dir", "", "lifecycle directory: state file, lock, logs/, wake.signal (required)")
@@ -95,7 +105,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, err
 	}
 	bad := func(format string, a ...any) (config, error) {
-		fmt.Fprintf(stderr, "server: "+format+"\n", a...)
+		fmt.Fprintf(stderr, "lifecycle-server: "+format+"\n", a...)
 		fs.Usage()
 		return c, errUsage
 	}
@@ -129,6 +139,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		return exitUsage
 	}
+	activated := daemon.Activated()
+	if !activated && cfg.listen == "" {
+		// Checked before anything is created: a command line to fix.
+		fmt.Fprintln(stderr, "lifecycle-server: no socket from the service manager (LISTEN_FDS) and no --listen address: give --listen host:port or unix:PATH, or start it from its socket unit")
+		if fds := os.Getenv("LISTEN_FDS"); fds != "" {
+			fmt.Fprintf(stderr, "lifecycle-server: LISTEN_FDS=%q with LISTEN_PID=%q passes no socket to this process (pid %d)\n",
+				fds, os.Getenv("LISTEN_PID"), os.Getpid())
+		}
+		return exitUsage
+	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	say := func(line string) {
 		if _, err := fmt.Fprintln(stdout, line); err != nil {
@@ -138,17 +158,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
 
-	d, err := daemon.Open(cfg.dir,
+	opts := []daemon.Option{
 		daemon.WithTick(cfg.tick),
 		daemon.WithIdlePolicy(lifecycle.IdlePolicy{Drowsy: cfg.drowsy, Sleep: cfg.sleep}),
 		daemon.WithSleepCycle(daemon.SleepCycle{Steps: cfg.sleepSteps, Step: simulatedWork(cfg.sleepStep)}),
 		daemon.WithShadowRun(cfg.shadowRun),
 		daemon.WithLogger(logger),
-		daemon.WithNarrator(say))
+		daemon.WithNarrator(say),
+	}
+	var d *daemon.Daemon
+	if activated {
+		// Started by a connection, which stays queued: exiting would only
+		// be started again. Wait for the other daemon instead.
+		d, err = daemon.OpenWait(ctx, cfg.dir, opts...)
+	} else {
+		d, err = daemon.Open(cfg.dir, opts...)
+	}
 	switch {
 	case errors.Is(err, lifecycle.ErrDaemonRunning):
 		logger.Error("server: another daemon runs on this directory; not starting", "err", err)
 		return exitRunning
+	case err != nil && ctx.Err() != nil:
+		say(fmt.Sprintf("stopped: %v", context.Cause(ctx)))
+		return exitOK
 	case err != nil:
 		logger.Error("server: cannot start", "err", err)
 		return exitError
@@ -169,9 +201,9 @@ func serve(ctx context.Context, d *daemon.Daemon, cfg config, say func(string), 
 		return exitError
 	}
 	if passed {
-		say(fmt.Sprintf("listening on %s (socket from the service manager)", ln.Addr()))
+		say(fmt.Sprintf("listening on %s (socket from the service manager)", addrs(ln)))
 	} else {
-		say(fmt.Sprintf("listening on %s (own socket)", ln.Addr()))
+		say(fmt.Sprintf("listening on %s (own socket)", addrs(ln)))
 	}
 	s := newServer(d, ln, logger)
 	go s.accept()
@@ -197,6 +229,23 @@ func serve(ctx context.Context, d *daemon.Daemon, cfg config, say func(string), 
 		code = exitError
 	}
 	return code
+}
+
+// addrs is the listener's addresses, comma-separated: a socket unit may
+// pass several (ListenStream= for IPv4 and for IPv6), all served.
+func addrs(ln net.Listener) string {
+	m, ok := ln.(interface{ Addrs() []net.Addr })
+	if !ok {
+		return ln.Addr().String()
+	}
+	var b strings.Builder
+	for i, a := range m.Addrs() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(a.String())
+	}
+	return b.String()
 }
 
 // simulatedWork is a sleep step that takes d, or less if ctx ends first.

@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -38,11 +40,19 @@ func TestSystemdUnits(t *testing.T) {
 	require.Equal(t, []string{"notify"}, unitValues(t, service, "Type"))
 	require.Len(t, unitValues(t, service, "WatchdogSec"), 1)
 	require.Equal(t, []string{"on-failure"}, unitValues(t, service, "Restart"), "exit 0 at HIBERNATION is not restarted")
+	// Each wake is a start: the start limit must let idle cycles of 200 ms
+	// follow each other, and still be a limit (a crash loop hits it).
+	interval, err := time.ParseDuration(strings.Join(unitValues(t, service, "StartLimitIntervalSec"), ""))
+	require.NoError(t, err, "StartLimitIntervalSec")
+	burst, err := strconv.Atoi(strings.Join(unitValues(t, service, "StartLimitBurst"), ""))
+	require.NoError(t, err, "StartLimitBurst")
+	require.Positive(t, interval, "0 turns the limit off")
+	require.GreaterOrEqual(t, burst, int(interval/(200*time.Millisecond)), "%d starts in %v", burst, interval)
 	exec := unitValues(t, service, "ExecStart")
 	require.Len(t, exec, 1)
 	args := strings.Fields(strings.ReplaceAll(exec[0], "%h", "/home/someone"))
 	require.Equal(t, "/home/someone/go/bin/lifecycle-server", args[0])
-	_, err := parseFlags(args[1:], io.Discard)
+	_, err = parseFlags(args[1:], io.Discard)
 	require.NoError(t, err)
 }
 
