@@ -57,6 +57,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -146,13 +147,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	// stdout's reader may go away (a pipe into a pager, a log shipper that
+	// died): its writes then fail with EPIPE, reported once, instead of
+	// SIGPIPE killing the process with no drain and no STOPPING=1.
+	signal.Ignore(syscall.SIGPIPE)
+	var sayFailed sync.Once
 	say := func(line string) {
 		if _, err := fmt.Fprintln(stdout, line); err != nil {
-			logger.Warn("daemon: cannot write to stdout", "err", err)
+			sayFailed.Do(func() { logger.Warn("daemon: cannot write to stdout; its lines are dropped from now on", "err", err) })
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
+	// The first stop signal asks for a clean stop; the second one, while
+	// the daemon is on its way out, ends it at once, as the signal's
+	// default does.
+	context.AfterFunc(ctx, stop)
 
 	d, err := daemon.Open(cfg.dir,
 		daemon.WithTick(cfg.tick),
@@ -176,6 +186,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Error("daemon: stopping on error", "err", err)
 		code = exitError
 	case outcome == daemon.Stopped:
+		stop() // a second signal from now on ends the process
 		say(fmt.Sprintf("stopped: %v", context.Cause(ctx)))
 	}
 	if err := d.Close(); err != nil {

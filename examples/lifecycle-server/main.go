@@ -50,6 +50,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -150,13 +151,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	// stdout's reader may go away (a pipe into a pager, a log shipper that
+	// died): its writes then fail with EPIPE, reported once, instead of
+	// SIGPIPE killing the process with no drain and no STOPPING=1.
+	signal.Ignore(syscall.SIGPIPE)
+	var sayFailed sync.Once
 	say := func(line string) {
 		if _, err := fmt.Fprintln(stdout, line); err != nil {
-			logger.Warn("server: cannot write to stdout", "err", err)
+			sayFailed.Do(func() { logger.Warn("server: cannot write to stdout; its lines are dropped from now on", "err", err) })
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
+	// The first stop signal asks for a clean stop; the second one, during
+	// the drain, ends the process at once, as the signal's default does.
+	// (serve stops the notification itself before its drain; this covers
+	// a first signal that comes during a hibernation's drain.)
+	context.AfterFunc(ctx, stop)
 
 	opts := []daemon.Option{
 		daemon.WithTick(cfg.tick),
@@ -185,7 +196,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Error("server: cannot start", "err", err)
 		return exitError
 	}
-	code := serve(ctx, d, cfg, say, logger)
+	code := serve(ctx, stop, d, cfg, say, logger)
 	if err := d.Close(); err != nil {
 		logger.Error("server: closing", "err", err)
 		code = exitError
@@ -193,8 +204,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// serve listens, runs the kit's loop, and serves until it ends.
-func serve(ctx context.Context, d *daemon.Daemon, cfg config, say func(string), logger *slog.Logger) int {
+// serve listens, runs the kit's loop, and serves until it ends. ctx ends on
+// a stop signal; stopSignals gives the next one back its default action.
+func serve(ctx context.Context, stopSignals func(), d *daemon.Daemon, cfg config, say func(string), logger *slog.Logger) int {
 	ln, passed, err := daemon.Listen(cfg.listen)
 	if err != nil {
 		logger.Error("server: cannot listen", "err", err)
@@ -222,6 +234,9 @@ func serve(ctx context.Context, d *daemon.Daemon, cfg config, say func(string), 
 		logger.Error("server: stopping on error", "err", runErr)
 		code = exitError
 	case outcome == daemon.Stopped:
+		// Before the drain, and before saying so: a second signal from
+		// now on ends the process.
+		stopSignals()
 		say(fmt.Sprintf("stopped: %v", context.Cause(ctx)))
 	}
 	if err := s.shutdown(cfg.drain); err != nil {
