@@ -28,6 +28,16 @@
 // pid), then serves: exiting would only make the manager start it again for
 // the connection still queued, until its start limit failed the socket.
 //
+// A client cannot hold a descriptor for good: a line begun must end within
+// --line-timeout (10 s; the connection is closed otherwise, the unfinished
+// line unanswered), a connection may stay silent between lines for
+// --idle-timeout (5 min), and an answer must be taken within
+// --line-timeout. At most --max-conns connections are open at once (by
+// default the descriptor limit less a reserve of an eighth, 16 to 256, for
+// the state file and the logs); more wait in the socket's queue. Should
+// accepting fail all the same (descriptors used elsewhere), it backs off up
+// to 1 s and logs at most one line per 10 s.
+//
 // On HIBERNATION ("exit: HIBERNATION") it stops accepting and closes its
 // listener (the manager's socket stays open in the manager), answers what
 // the connections it already accepted send within --drain, closes them and
@@ -81,6 +91,9 @@ type config struct {
 	sleepStep  time.Duration
 	drain      time.Duration
 	shadowRun  bool
+	lineWait   time.Duration
+	idleWait   time.Duration
+	maxConns   int
 }
 
 var errUsage = errors.New("usage")
@@ -102,6 +115,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.sleepStep, "sleep-step", 10*time.Millisecond, "simulated work per sleep step")
 	fs.DurationVar(&c.drain, "drain", time.Second, "on the way out, how long accepted connections may still send")
 	fs.BoolVar(&c.shadowRun, "shadow-run", false, "stay up in HIBERNATION (the log records a shadow_run_warning)")
+	fs.DurationVar(&c.lineWait, "line-timeout", 10*time.Second, "a line begun must end within this, and an answer be taken; else the connection is closed (0: no limit)")
+	fs.DurationVar(&c.idleWait, "idle-timeout", 5*time.Minute, "a connection silent between lines this long is closed (0: no limit)")
+	fs.IntVar(&c.maxConns, "max-conns", 0, "connections open at once; more wait in the socket's queue (0: the descriptor limit less a reserve; -1: no cap)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -127,6 +143,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return bad("--sleep-step must not be negative, got %v", c.sleepStep)
 	case c.drain < 0:
 		return bad("--drain must not be negative, got %v", c.drain)
+	case c.lineWait < 0:
+		return bad("--line-timeout must not be negative, got %v", c.lineWait)
+	case c.idleWait < 0:
+		return bad("--idle-timeout must not be negative, got %v", c.idleWait)
+	case c.maxConns < -1:
+		return bad("--max-conns must be -1 (no cap), 0 (automatic) or positive, got %d", c.maxConns)
 	}
 	return c, nil
 }
@@ -217,7 +239,7 @@ func serve(ctx context.Context, stopSignals func(), d *daemon.Daemon, cfg config
 	} else {
 		say(fmt.Sprintf("listening on %s (own socket)", addrs(ln)))
 	}
-	s := newServer(d, ln, logger)
+	s := newServer(d, ln, logger, newAcceptGuard(cfg.maxConns, cfg.lineWait, cfg.idleWait, logger))
 	go s.accept()
 	go func() {
 		// Once the loop has ended (HIBERNATION decided, or a stop), accept

@@ -116,6 +116,9 @@ func TestServerFlags(t *testing.T) {
 		{"no steps", []string{"--dir=" + dir, "--sleep-steps=0"}, "--sleep-steps", 2},
 		{"negative step", []string{"--dir=" + dir, "--sleep-step=-1ms"}, "--sleep-step", 2},
 		{"negative drain", []string{"--dir=" + dir, "--drain=-1s"}, "--drain", 2},
+		{"negative line timeout", []string{"--dir=" + dir, "--line-timeout=-1s"}, "--line-timeout", 2},
+		{"negative idle timeout", []string{"--dir=" + dir, "--idle-timeout=-1s"}, "--idle-timeout", 2},
+		{"max conns below -1", []string{"--dir=" + dir, "--max-conns=-2"}, "--max-conns", 2},
 		{"stray argument", []string{"--dir=" + dir, "extra"}, "extra", 2},
 		// Not socket-activated, and no address: a bad command line too.
 		{"nothing to listen on", []string{"--dir=" + filepath.Join(dir, "lc")}, "no socket from the service manager (LISTEN_FDS) and no --listen", 2},
