@@ -32,6 +32,9 @@
 // SIGHUP stops it like SIGTERM: it has no configuration to reload, and a
 // daemon started from a terminal that goes away should end cleanly, saying
 // so, rather than die with status 129.
+// A second stop signal while it is on its way out ends it at once. SIGPIPE
+// is ignored: when stdout's reader goes away its lines are dropped (said
+// once on stderr), and it runs on and stops cleanly.
 //
 // The rules it follows (one daemon per directory, a start is demand, the
 // idle clock, the sleep cycle's progress, busy locks) are the kit's: see

@@ -41,7 +41,9 @@
 // On HIBERNATION ("exit: HIBERNATION") it stops accepting and closes its
 // listener (the manager's socket stays open in the manager), answers what
 // the connections it already accepted send within --drain, closes them and
-// exits 0. Exit codes:
+// exits 0; a stop signal does the same. A second stop signal during the
+// drain ends it at once. SIGPIPE is ignored: when stdout's reader goes
+// away its lines are dropped (said once on stderr). Exit codes:
 //
 //	0  after HIBERNATION, or a stop signal (SIGTERM, SIGINT, SIGHUP)
 //	1  an error
