@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iai-mcp/lifecycle/daemon/daemontest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -42,9 +43,13 @@ func TestServerDescriptorExhaustion(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testContext(t)
+			sock, err := daemontest.ListenNotify(shortTempDir(t))
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, sock.Close()) })
+			msgs, _ := notifications(t, ctx, sock)
 			args := append([]string{"--dir=" + t.TempDir(), "--listen=127.0.0.1:0", "--line-timeout=1s"}, tt.args...)
 			cmd := exec.Command("/bin/sh", append([]string{"-c", `ulimit -n ` + nofile + ` && exec "$0" "$@"`, os.Args[0]}, args...)...)
-			cmd.Env = serverEnviron()
+			cmd.Env = append(serverEnviron(), sock.Env())
 			p := &proc{cmd: cmd, stdout: newLines(), stderr: newLines(), waited: make(chan error, 1)}
 			cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 			require.NoError(t, cmd.Start())
@@ -59,6 +64,9 @@ func TestServerDescriptorExhaustion(t *testing.T) {
 				}
 			})
 			addr := listenAddr(t, p.stdout.waitFor(t, ctx, "listening on ..."))
+			// Booted (its files read) before the flood: without the cap,
+			// the flood leaves the loop no descriptor to read them with.
+			waitMsg(t, ctx, msgs, p.waited, "READY=1\nSTATUS=WAKE")
 
 			var d net.Dialer
 			for range 80 {

@@ -45,8 +45,8 @@ func notifications(t *testing.T, ctx context.Context, sock *daemontest.NotifySoc
 }
 
 // waitMsg waits for a notification equal to want. The process ending
-// first is a failure.
-func waitMsg(t *testing.T, ctx context.Context, msgs <-chan string, waited <-chan error, want string) {
+// first is a failure; its wait result is put back for the cleanup.
+func waitMsg(t *testing.T, ctx context.Context, msgs <-chan string, waited chan error, want string) {
 	t.Helper()
 	for {
 		select {
@@ -56,6 +56,7 @@ func waitMsg(t *testing.T, ctx context.Context, msgs <-chan string, waited <-cha
 				return
 			}
 		case err := <-waited:
+			waited <- err
 			t.Fatalf("the server ended (%v) before %q", err, want)
 		case <-ctx.Done():
 			t.Fatalf("no %q within %v", want, overall)
