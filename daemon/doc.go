@@ -110,7 +110,8 @@
 // loop, each sleep step done), never from a timer of their own: a loop that
 // hangs stops them, and the manager restarts the daemon. A sleep step that
 // may outlast half the interval calls Progress as it works. Listen
-// takes the listening socket systemd passes (LISTEN_FDS). The protocols are
+// takes the listening sockets systemd passes (LISTEN_FDS), all of them.
+// The protocols are
 // implemented by github.com/coreos/go-systemd/v22, the maintained Go
 // implementation of sd_notify and sd_listen_fds, in pure Go.
 //

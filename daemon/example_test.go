@@ -18,7 +18,7 @@ import (
 func consolidate(ctx context.Context, step int) error { return ctx.Err() }
 
 // What a daemon author writes: the server, and the kit around it. Under
-// systemd (examples/server/systemd) the socket unit holds the socket and
+// systemd (examples/lifecycle-server/systemd) the socket unit holds the socket and
 // starts this program on the first connection; it exits 0 when it
 // hibernates.
 func Example() {

@@ -49,6 +49,20 @@ type deadliner interface {
 // a SetDeadline method, as *net.TCPListener and *net.UnixListener (and so
 // the listeners Listen returns) have; the daemon sets ln's deadline itself.
 func (d *Daemon) Listener(ln net.Listener) (net.Listener, error) {
+	if many, ok := ln.(*listeners); ok {
+		// Several sockets (Listen's): the gate goes between each socket
+		// and the goroutine that accepts from it, so that none takes a
+		// connection from the kernel's queue while the gate is shut.
+		gated := make([]net.Listener, len(many.lns))
+		for i, one := range many.lns {
+			g, err := d.Listener(one)
+			if err != nil {
+				return nil, err
+			}
+			gated[i] = g
+		}
+		return newListeners(gated), nil
+	}
 	dl, ok := ln.(deadliner)
 	if !ok {
 		return nil, fmt.Errorf("daemon: a %T listening on %s has no SetDeadline: the daemon cannot stop its Accept", ln, ln.Addr())

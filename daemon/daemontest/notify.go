@@ -1,3 +1,5 @@
+//go:build unix
+
 package daemontest
 
 import (
@@ -8,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // NotifySocket is the service manager's end of sd_notify: a unixgram socket
@@ -54,20 +58,33 @@ func (s *NotifySocket) Read(ctx context.Context) (string, error) {
 
 // Pending returns the messages already queued, without waiting for more.
 // Once the daemon has exited, they are all it sent that Read has not
-// returned.
+// returned. Call it when no Read is in progress.
+//
+// It reads with MSG_DONTWAIT rather than through a read deadline: a
+// deadline already past fails a read before it looks at the queue, and the
+// messages queued would be left there.
 func (s *NotifySocket) Pending() ([]string, error) {
-	if err := s.conn.SetReadDeadline(time.Now()); err != nil {
+	rc, err := s.conn.SyscallConn()
+	if err != nil {
 		return nil, fmt.Errorf("notify socket %s: %w", s.Path, err)
 	}
 	var msgs []string
 	buf := make([]byte, 4096)
 	for {
-		n, _, err := s.conn.ReadFromUnix(buf)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return msgs, nil
-		}
-		if err != nil {
+		var n int
+		var rerr error
+		if err := rc.Control(func(fd uintptr) {
+			n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+		}); err != nil {
 			return msgs, fmt.Errorf("notify socket %s: %w", s.Path, err)
+		}
+		switch {
+		case errors.Is(rerr, unix.EAGAIN):
+			return msgs, nil
+		case errors.Is(rerr, unix.EINTR):
+			continue
+		case rerr != nil:
+			return msgs, fmt.Errorf("notify socket %s: %w", s.Path, os.NewSyscallError("recvfrom", rerr))
 		}
 		msgs = append(msgs, string(buf[:n]))
 	}

@@ -34,6 +34,9 @@
 // SIGHUP stops it like SIGTERM: it has no configuration to reload, and a
 // daemon started from a terminal that goes away should end cleanly, saying
 // so, rather than die with status 129.
+// A second stop signal while it is on its way out ends it at once. SIGPIPE
+// is ignored: when stdout's reader goes away its lines are dropped (said
+// once on stderr), and it runs on and stops cleanly.
 //
 // The rules it follows (one daemon per directory, a start is demand, the
 // idle clock, the sleep cycle's progress, busy locks) are the kit's: see
@@ -59,6 +62,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -151,13 +155,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// at Info, which would say each one twice. stderr keeps what needs a
 	// person: warnings and errors.
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	// stdout's reader may go away (a pipe into a pager, a log shipper that
+	// died): its writes then fail with EPIPE, reported once, instead of
+	// SIGPIPE killing the process with no drain and no STOPPING=1.
+	signal.Ignore(syscall.SIGPIPE)
+	var sayFailed sync.Once
 	say := func(line string) {
 		if _, err := fmt.Fprintln(stdout, line); err != nil {
-			logger.Warn("daemon: cannot write to stdout", "err", err)
+			sayFailed.Do(func() { logger.Warn("daemon: cannot write to stdout; its lines are dropped from now on", "err", err) })
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
+	// The first stop signal asks for a clean stop; the second one, while
+	// the daemon is on its way out, ends it at once, as the signal's
+	// default does.
+	context.AfterFunc(ctx, stop)
 
 	d, err := daemon.Open(cfg.dir,
 		daemon.WithTick(cfg.tick),
@@ -181,6 +194,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		logger.Error("daemon: stopping on error", "err", err)
 		code = exitError
 	case outcome == daemon.Stopped:
+		stop() // a second signal from now on ends the process
 		say(fmt.Sprintf("stopped: %v", context.Cause(ctx)))
 	}
 	if err := d.Close(); err != nil {

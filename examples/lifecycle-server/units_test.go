@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -38,11 +40,19 @@ func TestSystemdUnits(t *testing.T) {
 	require.Equal(t, []string{"notify"}, unitValues(t, service, "Type"))
 	require.Len(t, unitValues(t, service, "WatchdogSec"), 1)
 	require.Equal(t, []string{"on-failure"}, unitValues(t, service, "Restart"), "exit 0 at HIBERNATION is not restarted")
+	// Each wake is a start: the start limit must let idle cycles of 200 ms
+	// follow each other, and still be a limit (a crash loop hits it).
+	interval, err := time.ParseDuration(strings.Join(unitValues(t, service, "StartLimitIntervalSec"), ""))
+	require.NoError(t, err, "StartLimitIntervalSec")
+	burst, err := strconv.Atoi(strings.Join(unitValues(t, service, "StartLimitBurst"), ""))
+	require.NoError(t, err, "StartLimitBurst")
+	require.Positive(t, interval, "0 turns the limit off")
+	require.GreaterOrEqual(t, burst, int(interval/(200*time.Millisecond)), "%d starts in %v", burst, interval)
 	exec := unitValues(t, service, "ExecStart")
 	require.Len(t, exec, 1)
 	args := strings.Fields(strings.ReplaceAll(exec[0], "%h", "/home/someone"))
-	require.Equal(t, "/home/someone/go/bin/server", args[0])
-	_, err := parseFlags(args[1:], io.Discard)
+	require.Equal(t, "/home/someone/go/bin/lifecycle-server", args[0])
+	_, err = parseFlags(args[1:], io.Discard)
 	require.NoError(t, err)
 }
 
@@ -57,12 +67,12 @@ func TestSystemdUnitsVerify(t *testing.T) {
 	// thing changed, and the units are checked as system units (verify
 	// --user needs a running user manager; the keys are the same).
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "server")
+	bin := filepath.Join(dir, "lifecycle-server")
 	require.NoError(t, os.WriteFile(bin, []byte("#!/bin/sh\n"), 0o700))
 	for _, name := range []string{"lifecycle-server.socket", "lifecycle-server.service"} {
 		data, err := os.ReadFile(filepath.Join("systemd", name))
 		require.NoError(t, err)
-		data = bytes.ReplaceAll(data, []byte("%h/go/bin/server"), []byte(bin))
+		data = bytes.ReplaceAll(data, []byte("%h/go/bin/lifecycle-server"), []byte(bin))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o600))
 	}
 	cmd := exec.Command(analyze, "verify", "lifecycle-server.socket", "lifecycle-server.service")
@@ -104,7 +114,7 @@ func TestLaunchdPlist(t *testing.T) {
 	argsAt, ok := values["ProgramArguments"]
 	require.True(t, ok)
 	args := items[argsAt].Strings
-	require.True(t, strings.HasSuffix(args[0], "/go/bin/server"), args[0])
+	require.True(t, strings.HasSuffix(args[0], "/go/bin/lifecycle-server"), args[0])
 	_, err = parseFlags(args[1:], io.Discard)
 	require.NoError(t, err)
 	keep, ok := values["KeepAlive"]

@@ -18,7 +18,7 @@ import (
 //     which boots, makes the wake-up durable (HIBERNATION -> WAKE), accepts
 //     and answers.
 //
-//     go test ./examples/server -run '^$' -bench WakeLatency -benchtime 20x
+//     go test ./examples/lifecycle-server -run '^$' -bench WakeLatency -benchtime 20x
 func BenchmarkWakeLatency(b *testing.B) {
 	tests := []struct {
 		name string

@@ -116,15 +116,26 @@ func TestServerFlags(t *testing.T) {
 		{"no steps", []string{"--dir=" + dir, "--sleep-steps=0"}, "--sleep-steps", exitUsage},
 		{"negative step", []string{"--dir=" + dir, "--sleep-step=-1ms"}, "--sleep-step", exitUsage},
 		{"negative drain", []string{"--dir=" + dir, "--drain=-1s"}, "--drain", exitUsage},
+		{"negative line timeout", []string{"--dir=" + dir, "--line-timeout=-1s"}, "--line-timeout", exitUsage},
+		{"negative idle timeout", []string{"--dir=" + dir, "--idle-timeout=-1s"}, "--idle-timeout", exitUsage},
+		{"max conns below -1", []string{"--dir=" + dir, "--max-conns=-2"}, "--max-conns", exitUsage},
 		{"stray argument", []string{"--dir=" + dir, "extra"}, "extra", exitUsage},
-		// Past the flags: no socket passed and no address.
-		{"nothing to listen on", []string{"--dir=" + filepath.Join(dir, "lc")}, "no socket from the service manager", 1},
+		// Not socket-activated, and no address: a bad command line too.
+		{"nothing to listen on", []string{"--dir=" + filepath.Join(dir, "lc")}, "no socket from the service manager (LISTEN_FDS) and no --listen", exitUsage},
+		{"passed to another process", []string{"--dir=" + filepath.Join(dir, "lc")}, "LISTEN_FDS", exitUsage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.name == "passed to another process" {
+				t.Setenv("LISTEN_FDS", "1")
+				t.Setenv("LISTEN_PID", "1")
+			}
 			var out, errb bytes.Buffer
 			require.Equal(t, tt.code, run(tt.args, &out, &errb))
 			require.Contains(t, errb.String(), tt.want)
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			require.Empty(t, entries, "nothing created")
 		})
 	}
 }
@@ -176,5 +187,28 @@ func TestServerExitsPastAClientThatDoesNotRead(t *testing.T) {
 	}
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	p.stdout.waitFor(t, ctx, "stopped: terminated signal received")
+	require.Equal(t, 0, p.exit(t, ctx))
+}
+
+// A server killed without a chance to clean up leaves its Unix socket file
+// behind; the next one started on the same path replaces it and serves.
+func TestServerRestartsAfterACrash(t *testing.T) {
+	ctx := testContext(t)
+	dir := t.TempDir()
+	sock := filepath.Join(shortTempDir(t), "s.sock")
+	args := append([]string{"--dir=" + dir, "--listen=unix:" + sock}, awake...)
+	crashed := startServer(t, args...)
+	crashed.stdout.waitFor(t, ctx, "listening on "+sock+" (own socket)")
+	require.NoError(t, crashed.cmd.Process.Signal(syscall.SIGKILL))
+	require.Equal(t, -1, crashed.exit(t, ctx))
+	_, err := os.Lstat(sock)
+	require.NoError(t, err, "the socket file outlives its server")
+
+	p := startServer(t, args...)
+	p.stdout.waitFor(t, ctx, "listening on "+sock+" (own socket)")
+	answer, err := ask(ctx, "unix", sock)
+	require.NoError(t, err)
+	require.Equal(t, "WAKE", answer)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, p.exit(t, ctx))
 }

@@ -18,9 +18,10 @@ const maxLine = 64 << 10
 
 // server answers each line a client sends with the state it was served in.
 type server struct {
-	d   *daemon.Daemon
-	ln  net.Listener
-	log *slog.Logger
+	d     *daemon.Daemon
+	ln    net.Listener
+	log   *slog.Logger
+	guard *acceptGuard
 
 	accepting sync.WaitGroup // the accept loop
 	handlers  sync.WaitGroup // one per connection
@@ -33,8 +34,8 @@ type server struct {
 	closeErr  error // of the listener's Close
 }
 
-func newServer(d *daemon.Daemon, ln net.Listener, logger *slog.Logger) *server {
-	s := &server{d: d, ln: ln, log: logger, conns: map[net.Conn]struct{}{}}
+func newServer(d *daemon.Daemon, ln net.Listener, logger *slog.Logger, guard *acceptGuard) *server {
+	s := &server{d: d, ln: ln, log: logger, guard: guard, conns: map[net.Conn]struct{}{}}
 	s.accepting.Add(1)
 	return s
 }
@@ -42,18 +43,19 @@ func newServer(d *daemon.Daemon, ln net.Listener, logger *slog.Logger) *server {
 // accept accepts connections until the listener is closed.
 func (s *server) accept() {
 	defer s.accepting.Done()
-	for {
+	for s.guard.wait() {
 		c, err := s.ln.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			s.guard.release()
+			// Out of descriptors and the like: the connection waits in the
+			// queue, and a later Accept may succeed.
+			if errors.Is(err, net.ErrClosed) || !s.guard.failed(err) {
 				return
 			}
-			// Out of descriptors and the like: the connection waits in the
-			// queue, and the next Accept may succeed.
-			s.log.Warn("server: accept failed", "err", err)
-			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		s.guard.succeeded()
+		c = s.guard.wrap(c)
 		s.track(c)
 		go s.handle(c)
 	}
@@ -106,7 +108,10 @@ func (s *server) handle(c net.Conn) {
 // the listening socket's queue, for the next server the service manager
 // starts. Only the first call closes.
 func (s *server) closeListener() error {
-	s.closeOnce.Do(func() { s.closeErr = s.ln.Close() })
+	s.closeOnce.Do(func() {
+		s.guard.close()
+		s.closeErr = s.ln.Close()
+	})
 	return s.closeErr
 }
 
