@@ -50,10 +50,7 @@ func WriteWakeSignal(dir string) error {
 // may come back after a crash, which at worst wakes the daemon once more.
 func ConsumeWakeSignal(dir string) (bool, error) {
 	path := filepath.Join(dir, WakeSignalFile)
-	err := unix.Unlink(path)
-	for errors.Is(err, unix.EINTR) {
-		err = unix.Unlink(path)
-	}
+	err := fsys.Unlink(path)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return false, nil
