@@ -166,8 +166,9 @@ func syncFileAndDir(path string) error {
 
 // syncEntries makes the entries of dirs and of their ancestors durable: it
 // syncs each one's parent, up to the root. A parent that cannot be synced
-// fails it; an ancestor further up that cannot (one this process may not
-// open) ends the walk there.
+// fails it; an ancestor further up that this process may not open ends the
+// walk there, but any other error (EIO, ENOSPC, EMFILE, ...) fails it too:
+// the entry it was to make durable may not be.
 func syncEntries(dirs ...string) error {
 	done := map[string]bool{}
 	for _, d := range dirs {
@@ -177,7 +178,7 @@ func syncEntries(dirs ...string) error {
 				break
 			}
 			if err := syncDir(parent); err != nil {
-				if first {
+				if first || !errors.Is(err, fs.ErrPermission) {
 					return err
 				}
 				break
