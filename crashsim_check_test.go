@@ -60,6 +60,11 @@ type simAck struct {
 	// signal: +1 when wake.signal is there after it, -1 when it is gone,
 	// 0 when the operation is not about it.
 	signal int8
+	// seq: the seq of the transition it made, whose log line must then be
+	// on disk (C1); 0 for none.
+	seq int64
+	// logCut: another writer removed the log (an operator's rm -r).
+	logCut bool
 }
 
 // simMachine is a workload's Machine; after an injected error poisons it,
@@ -73,6 +78,7 @@ type simRun struct {
 	root   string
 	rec    *recorder
 	dir    string // the lifecycle directory
+	logDir string
 	clock  *simClock
 	opts   []lifecycle.Option
 	acks   []simAck
@@ -137,9 +143,13 @@ func (s *simRun) close(m *simMachine) {
 // changed on disk, or m is poisoned: its next call fails at once, touching
 // nothing, and a new Machine takes its place.
 func (s *simRun) machineCall(m *simMachine, what string, fn func(*lifecycle.Machine) error) {
-	start := s.rec.ops()
+	start, seq := s.rec.ops(), stateSeq(s.stateBytes())
 	if !s.call(what, func() error { return fn(m.m) }) {
-		s.ack(start, what)
+		a := simAck{start: start, what: what, acked: true}
+		if now := stateSeq(s.stateBytes()); now > seq {
+			a.seq = now
+		}
+		s.record(a)
 		return
 	}
 	s.failed(start, what)
@@ -273,13 +283,39 @@ func (s *simRun) removeState() {
 // does: no lock, no fsync.
 func (s *simRun) foreignLine(day time.Time, line string) {
 	start := s.rec.ops()
-	path := filepath.Join(s.dir, lifecycle.DefaultLogDir, lifecycle.LogFileName(day))
+	path := filepath.Join(s.logDir, lifecycle.LogFileName(day))
 	f, err := s.rec.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	require.NoError(s.t, err)
 	_, err = s.rec.Write(f, []byte(line+"\n"))
 	require.NoError(s.t, err)
 	require.NoError(s.t, f.Close())
 	s.record(simAck{start: start, what: "a Python line", foreign: true})
+}
+
+// removeLog removes the log directory and everything in it, as an
+// operator's rm -r then sync would.
+func (s *simRun) removeLog() {
+	start := s.rec.ops()
+	logDir := s.logDir
+	ents, err := os.ReadDir(logDir)
+	require.NoError(s.t, err)
+	for _, e := range ents {
+		require.NoError(s.t, s.rec.Remove(filepath.Join(logDir, e.Name())))
+	}
+	require.NoError(s.t, s.rec.Remove(logDir))
+	require.NoError(s.t, s.rec.SyncDir(filepath.Dir(logDir)))
+	s.record(simAck{start: start, what: "log directory removed", foreign: true, logCut: true})
+}
+
+// stateSeq is the transition_seq of a state file's bytes, 0 if none.
+func stateSeq(data []byte) int64 {
+	var r struct {
+		TransitionSeq int64 `json:"transition_seq"`
+	}
+	if json.Unmarshal(data, &r) != nil {
+		return 0
+	}
+	return r.TransitionSeq
 }
 
 // simPythonDefault is the record the Python tools write when they find no
@@ -322,12 +358,30 @@ var aDay = []simEvent{
 // simWorkload is a scripted workload: setup prepares the root (all of it
 // durable) before recording starts, run is recorded.
 type simWorkload struct {
-	name  string
-	sub   string // the lifecycle directory, relative to the root
-	start time.Time
-	opts  []lifecycle.Option
-	setup func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option)
-	run   func(s *simRun)
+	name   string
+	sub    string // the lifecycle directory, relative to the root
+	logSub string // the log directory (WithLogDir), relative to sub; "": the default
+	start  time.Time
+	opts   []lifecycle.Option
+	setup  func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option)
+	run    func(s *simRun)
+}
+
+// optsFor is w's options for the lifecycle directory dir.
+func (w simWorkload) optsFor(dir string, clock func() time.Time) []lifecycle.Option {
+	opts := append([]lifecycle.Option{lifecycle.WithClock(clock)}, w.opts...)
+	if w.logSub != "" {
+		opts = append(opts, lifecycle.WithLogDir(filepath.Join(dir, w.logSub)))
+	}
+	return opts
+}
+
+// logDirOf is w's log directory for the lifecycle directory dir.
+func (w simWorkload) logDirOf(dir string) string {
+	if w.logSub != "" {
+		return filepath.Join(dir, w.logSub)
+	}
+	return filepath.Join(dir, lifecycle.DefaultLogDir)
 }
 
 // simStats counts crash states, injected errors and what was wrong.
@@ -397,6 +451,7 @@ const (
 	vStateCorrupt   = "C1: the state file alone does not load"
 	vNewFails       = "recovery: New fails on the crash state"
 	vAckLost        = "C1: an acknowledged operation is lost after recovery"
+	vLineLost       = "C1: an acknowledged transition's log line is not on disk"
 	vRecordMoved    = "C3: recovery changed current_state, since_ts, transition_seq or wrapper_event_seq"
 	vInvariant      = "C2: after recovery the log's seqs are not 1..N, chained, N = transition_seq, last to = current_state"
 	vSeqReused      = "C4: a seq is in the log twice: after a reset the next seq was not above every seq in the log"
@@ -428,8 +483,8 @@ func newSimSetups(t *testing.T) *simSetups {
 func recordWorkload(t *testing.T, w simWorkload, faults *faultFS, setups *simSetups) *simRun {
 	root := simTempDir(t)
 	clock := &simClock{now: w.start}
-	opts := append([]lifecycle.Option{lifecycle.WithClock(clock.read)}, w.opts...)
 	dir := filepath.Join(root, w.sub)
+	opts := w.optsFor(dir, clock.read)
 	switch {
 	case w.setup == nil:
 	case setups == nil:
@@ -438,14 +493,15 @@ func recordWorkload(t *testing.T, w simWorkload, faults *faultFS, setups *simSet
 		kept, ok := setups.roots[w.name]
 		if !ok {
 			kept = simTempDir(setups.t)
-			w.setup(t, filepath.Join(kept, w.sub), clock, opts)
+			keptDir := filepath.Join(kept, w.sub)
+			w.setup(t, keptDir, clock, w.optsFor(keptDir, clock.read))
 			setups.roots[w.name], setups.now[w.name] = kept, clock.now
 		}
 		require.NoError(t, os.CopyFS(root, os.DirFS(kept)))
 		clock.set(setups.now[w.name])
 	}
 	rec := newRecorder(t, root)
-	s := &simRun{t: t, name: w.name, root: root, rec: rec, dir: dir, clock: clock, opts: opts, faults: faults, stats: newSimStats()}
+	s := &simRun{t: t, name: w.name, root: root, rec: rec, dir: dir, logDir: w.logDirOf(dir), clock: clock, opts: opts, faults: faults, stats: newSimStats()}
 	s.acks = []simAck{{what: "setup", state: s.stateBytes(), acked: true}}
 	var seam lifecycle.FileSystem = rec
 	if faults != nil {
@@ -490,6 +546,11 @@ type crashExpect struct {
 	signals []int8
 	// The last acknowledged operation on wake.signal.
 	signalWhat string
+	// The seqs of the acknowledged transitions, whose lines must be in the
+	// log (those before another writer removed it excepted).
+	logged []int64
+	// Another writer removed the log: its first seq may be above 1.
+	logCut bool
 }
 
 // expectAt is what a crash after operation k may hold.
@@ -505,6 +566,14 @@ func expectAt(acks []simAck, k int) crashExpect {
 		if a.start <= k {
 			e.allowed = append(e.allowed, a)
 			e.foreignPending = e.foreignPending || a.foreign
+		}
+	}
+	for _, a := range acks {
+		switch {
+		case a.logCut && a.start <= k:
+			e.logged, e.logCut = nil, true
+		case a.acked && a.ops <= k && a.seq > 0:
+			e.logged = append(e.logged, a.seq)
 		}
 	}
 	sig := -1
@@ -544,7 +613,8 @@ func checkPoints(t *testing.T, w simWorkload, s *simRun, points []int, perPoint 
 			cs := filepath.Join(states, fmt.Sprint(n))
 			materialize(t, s.rec.snaps[k], c, cs)
 			s.clock.set(end)
-			vs, tolerated := checkCrashState(filepath.Join(cs, w.sub), e, s.opts)
+			csDir := filepath.Join(cs, w.sub)
+			vs, tolerated := checkCrashState(csDir, w.logDirOf(csDir), e, w.optsFor(csDir, s.clock.read))
 			for _, v := range vs {
 				st.violation(v.kind, where+": "+v.msg)
 			}
@@ -563,7 +633,7 @@ type violation struct{ kind, msg string }
 // checkCrashState checks C1, C2, C3, C4 and C7 on one crash state.
 // tolerated is true when the state file does not load because a foreign
 // writer had not synced it, which the library cannot help.
-func checkCrashState(dir string, e crashExpect, opts []lifecycle.Option) (vs []violation, tolerated bool) {
+func checkCrashState(dir, logDir string, e crashExpect, opts []lifecycle.Option) (vs []violation, tolerated bool) {
 	fail := func(kind, msg string) []violation { return append(vs, violation{kind, msg}) }
 	statePath := filepath.Join(dir, lifecycle.DefaultStateFile)
 	acked := e.allowed[0]
@@ -579,6 +649,11 @@ func checkCrashState(dir string, e crashExpect, opts []lifecycle.Option) (vs []v
 			} else {
 				vs = fail(vSignalLost, "after "+e.signalWhat)
 			}
+		}
+	}
+	if len(e.logged) > 0 {
+		if missing := missingSeqs(logDir, e.logged); missing != "" {
+			vs = fail(vLineLost, missing)
 		}
 	}
 	before, err := os.ReadFile(statePath)
@@ -644,7 +719,7 @@ func checkCrashState(dir string, e crashExpect, opts []lifecycle.Option) (vs []v
 				acked.what, want.TransitionSeq, want.WrapperEventSeq, after.TransitionSeq, after.WrapperEventSeq))
 		}
 	}
-	if kind, msg := simInvariants(dir, vInvariant); kind != "" {
+	if kind, msg := simInvariants(dir, logDir, vInvariant, e.logCut); kind != "" {
 		vs = fail(kind, msg)
 		if kind == vTempLeft {
 			return vs, false
@@ -665,7 +740,7 @@ func checkCrashState(dir string, e crashExpect, opts []lifecycle.Option) (vs []v
 	if err != nil {
 		return fail(vNextDispatches, err.Error()), false
 	}
-	if kind, msg := simInvariants(dir, vNextInvariant); kind != "" {
+	if kind, msg := simInvariants(dir, logDir, vNextInvariant, e.logCut); kind != "" {
 		return fail(kind, msg), false
 	}
 	return vs, false
@@ -677,8 +752,9 @@ func checkCrashState(dir string, e crashExpect, opts []lifecycle.Option) (vs []v
 // are 1..N, each from the previous one's to, the first from WAKE, the last
 // to current_state; N is transition_seq unless the record is a reset's
 // (no state file, or one without transition_seq: its seq is the log's).
-// C4: no seq is logged twice. No temporary state file is left.
-func simInvariants(dir, chain string) (kind, msg string) {
+// C4: no seq is logged twice. No temporary state file is left. After
+// another writer removed the log (cut), the first seq may be any.
+func simInvariants(dir, logDir, chain string, cut bool) (kind, msg string) {
 	statePath := filepath.Join(dir, lifecycle.DefaultStateFile)
 	rec, err := lifecycle.LoadState(statePath)
 	if err != nil {
@@ -695,7 +771,7 @@ func simInvariants(dir, chain string) (kind, msg string) {
 		raw      string
 	}
 	var lines []line
-	_, err = lifecycle.ReadLog(filepath.Join(dir, lifecycle.DefaultLogDir), lifecycle.LogQuery{Kind: "state_transition"},
+	_, err = lifecycle.ReadLog(logDir, lifecycle.LogQuery{Kind: "state_transition"},
 		func(e lifecycle.LogEntry) error {
 			var l line
 			if err := json.Unmarshal(e.Raw, &l); err != nil {
@@ -716,9 +792,12 @@ func simInvariants(dir, chain string) (kind, msg string) {
 			return vSeqReused, fmt.Sprintf("seq %d is logged twice: %s and %s", *lines[i].Seq, lines[i-1].raw, lines[i].raw)
 		}
 	}
-	prev := lifecycle.Wake
+	prev, first := lifecycle.Wake, int64(1)
+	if cut && len(lines) > 0 {
+		prev, first = lines[0].From, *lines[0].Seq
+	}
 	for i, l := range lines {
-		if *l.Seq != int64(i+1) {
+		if *l.Seq != first+int64(i) {
 			return chain, fmt.Sprintf("line %d of %d has seq %d", i+1, len(lines), *l.Seq)
 		}
 		if l.From != prev {
@@ -726,8 +805,8 @@ func simInvariants(dir, chain string) (kind, msg string) {
 		}
 		prev = l.To
 	}
-	if !reset && int64(len(lines)) != rec.TransitionSeq {
-		return chain, fmt.Sprintf("the log has %d transitions, transition_seq is %d", len(lines), rec.TransitionSeq)
+	if top := first + int64(len(lines)) - 1; !reset && (len(lines) > 0 || !cut) && top != rec.TransitionSeq {
+		return chain, fmt.Sprintf("the log's transitions end at seq %d, transition_seq is %d", top, rec.TransitionSeq)
 	}
 	if prev != rec.CurrentState {
 		return chain, fmt.Sprintf("the last transition went to %s, the state is %s", prev, rec.CurrentState)
@@ -742,6 +821,32 @@ func simInvariants(dir, chain string) (kind, msg string) {
 		}
 	}
 	return "", ""
+}
+
+// missingSeqs names the seqs of want that no state_transition line in
+// logDir carries, or is "".
+func missingSeqs(logDir string, want []int64) string {
+	have := map[int64]bool{}
+	_, err := lifecycle.ReadLog(logDir, lifecycle.LogQuery{Kind: "state_transition"},
+		func(e lifecycle.LogEntry) error {
+			if seq, ok := seqOf(e.Raw); ok {
+				have[seq] = true
+			}
+			return nil
+		})
+	if err != nil {
+		return err.Error()
+	}
+	var missing []string
+	for _, seq := range want {
+		if !have[seq] {
+			missing = append(missing, fmt.Sprint(seq))
+		}
+	}
+	if missing == nil {
+		return ""
+	}
+	return "acknowledged seqs missing from the log: " + strings.Join(missing, ", ")
 }
 
 func brief(state []byte) string {

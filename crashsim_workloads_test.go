@@ -294,6 +294,19 @@ func simTargeted() []simWorkload {
 			},
 		},
 	}
+	ws = append(ws, simWorkload{
+		// C7: a log directory made again while the Machine stays open
+		// has its entry synced before a line in it is acknowledged.
+		name: "the log directory (in a directory of its own) removed while a Machine stays open",
+		sub:  "lc", logSub: "var/logs", start: simDay0, setup: simFullDay,
+		run: func(s *simRun) {
+			m := s.newMachine()
+			s.removeLog()
+			s.dispatch(m, lifecycle.Idle5Min, lifecycle.Guards{})
+			s.dispatch(m, lifecycle.HeartbeatRefresh, lifecycle.Guards{})
+			s.close(m)
+		},
+	})
 	// C1, C2, C7: another Machine (another process) stopped inside its
 	// write while this one stays open; what it left is met by a dispatch.
 	for _, step := range []string{"rename", "log write"} {
