@@ -65,6 +65,9 @@ type simAck struct {
 	seq int64
 	// logCut: another writer removed the log (an operator's rm -r).
 	logCut bool
+	// aside: an operation that neither reads nor writes the state file
+	// (the wake signal's), whose acknowledgement says nothing of it.
+	aside bool
 }
 
 // simMachine is a workload's Machine; after an injected error poisons it,
@@ -215,7 +218,7 @@ func (s *simRun) writeWakeSignal() {
 	for {
 		start := s.rec.ops()
 		injected := s.call("WriteWakeSignal", func() error { return lifecycle.WriteWakeSignal(s.dir) })
-		s.record(simAck{start: start, what: "WriteWakeSignal", acked: !injected, signal: 1})
+		s.record(simAck{start: start, what: "WriteWakeSignal", acked: !injected, signal: 1, aside: true})
 		if !injected {
 			return
 		}
@@ -232,12 +235,12 @@ func (s *simRun) consumeWakeSignal() {
 		injected := s.call("ConsumeWakeSignal", func() (err error) { took, err = lifecycle.ConsumeWakeSignal(s.dir); return err })
 		switch {
 		case injected:
-			s.record(simAck{start: start, what: "ConsumeWakeSignal", signal: -1})
+			s.record(simAck{start: start, what: "ConsumeWakeSignal", signal: -1, aside: true})
 			continue
 		case took:
-			s.record(simAck{start: start, what: "ConsumeWakeSignal", acked: true, signal: -1})
+			s.record(simAck{start: start, what: "ConsumeWakeSignal", acked: true, signal: -1, aside: true})
 		default:
-			s.ack(start, "ConsumeWakeSignal found none")
+			s.record(simAck{start: start, what: "ConsumeWakeSignal found none", acked: true, aside: true})
 		}
 		return
 	}
@@ -557,7 +560,7 @@ type crashExpect struct {
 func expectAt(acks []simAck, k int) crashExpect {
 	last := 0
 	for i, a := range acks {
-		if a.acked && a.ops <= k {
+		if a.acked && a.ops <= k && !a.aside {
 			last = i
 		}
 	}

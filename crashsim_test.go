@@ -469,16 +469,20 @@ func (r *recorder) changedSince(start int) string {
 }
 
 // readerView is what m holds for a reader: each file's content by path,
-// except log files, whose lines are one set per directory.
+// except log files, whose lines are one set per directory, and each
+// directory whose entry is not durable (a durable directory is what New
+// makes, and changes nothing a reader sees).
 func readerView(m *simModel) map[string]string {
 	view := map[string]string{}
-	var walk func(id int, path string)
-	walk = func(id int, path string) {
+	var walk func(id int, path string, durable bool)
+	walk = func(id int, path string, durable bool) {
 		n := m.nodes[id]
 		if n.dir {
-			view[path+"/"] = ""
+			if !durable {
+				view[path+"/"] = ""
+			}
 			for name, child := range n.entries {
-				walk(child, path+"/"+name)
+				walk(child, path+"/"+name, n.durableEntries[name] == child)
 			}
 			return
 		}
@@ -508,7 +512,7 @@ func readerView(m *simModel) map[string]string {
 			}
 		}
 	}
-	walk(0, "")
+	walk(0, "", true)
 	return view
 }
 
