@@ -141,10 +141,23 @@ func mkdirAll(dir string) error {
 	}
 	// Made meanwhile by another process (ErrExist), its entry is synced
 	// too: that process may stop before it syncs it.
-	if err := fsys.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	err = fsys.Mkdir(dir, 0o700)
+	made := err == nil
+	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
-	return fsys.SyncDir(filepath.Dir(dir))
+	if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
+		// A directory this call made and could not make durable is
+		// removed again: left there, the next call would take it for a
+		// durable one and put files in it.
+		if made {
+			if rerr := fsys.Remove(dir); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+		return err
+	}
+	return nil
 }
 
 // syncFileAndDir makes the file at path and its directory entry durable.
