@@ -118,6 +118,9 @@ func (s *simRun) call(what string, fn func() error) (injected bool) {
 	mark := s.faults.mark()
 	err := fn()
 	if err == nil {
+		if s.faults.firedSince(mark) {
+			s.stats.absorbed++
+		}
 		return false
 	}
 	if !s.faults.firedSince(mark) {
@@ -394,6 +397,7 @@ type simStats struct {
 	injected   int // injected errors that fired
 	poisoned   int // of those, calls that failed and poisoned their Machine
 	unchanged  int // calls that failed, changed nothing and left their Machine working
+	absorbed   int // calls that returned no error although one was injected into them
 	violations map[string]int
 	examples   map[string]string
 }
@@ -418,6 +422,7 @@ func (st *simStats) add(o simStats) {
 	st.injected += o.injected
 	st.poisoned += o.poisoned
 	st.unchanged += o.unchanged
+	st.absorbed += o.absorbed
 	for k, v := range o.violations {
 		st.violations[k] += v
 		if _, ok := st.examples[k]; !ok {
@@ -433,8 +438,8 @@ func (st *simStats) report() string {
 		fmt.Fprintf(&b, " (%d with another writer's torn state file, not checked)", st.tolerated)
 	}
 	if st.injected > 0 {
-		fmt.Fprintf(&b, ", %d injected errors (%d calls poisoned their Machine, %d changed nothing)",
-			st.injected, st.poisoned, st.unchanged)
+		fmt.Fprintf(&b, ", %d injected errors (%d calls poisoned their Machine, %d changed nothing, %d absorbed the error)",
+			st.injected, st.poisoned, st.unchanged, st.absorbed)
 	}
 	keys := make([]string, 0, len(st.violations))
 	for k := range st.violations {

@@ -192,7 +192,7 @@ func TestCrashSimulatorInjectedErrors(t *testing.T) {
 		every         bool // every kind at every call, else one per call
 		perPoint, win int  // crash states per point; points after the error
 	}
-	configs := []config{{simTargeted(), true, 2, 2}, {simScripted(), false, 2, 2}}
+	configs := []config{{simTargeted(), true, 2, 0}, {simScripted(), false, 2, 2}}
 	switch {
 	case os.Getenv("LIFECYCLE_CRASHSIM") == "long":
 		configs = []config{{append(simTargeted(), simScripted()...), true, 64, 200}}

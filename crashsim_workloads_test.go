@@ -369,7 +369,7 @@ func randomWorkload(seed uint64) simWorkload {
 // every operation in every configuration, -short included.
 // LIFECYCLE_CRASHSIM=long checks more states and more random lives.
 func TestCrashSimulator(t *testing.T) {
-	perPoint, stride, lives, want := 160, 1, 12, 5_000
+	perPoint, stride, lives, want := 160, 1, 8, 5_000
 	targetedPerPoint := 64
 	switch {
 	case os.Getenv("LIFECYCLE_CRASHSIM") == "long":
