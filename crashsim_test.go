@@ -1,8 +1,12 @@
 package lifecycle_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -24,6 +28,13 @@ import (
 // entry changes kept, and each file's unsynced writes kept up to some point,
 // the last of them possibly torn. Synced data and synced entries always
 // survive; the root (the test's directory) is durable.
+//
+// A failed fsync (an injected EIO or ENOSPC) is modelled as Linux behaves:
+// the writes it should have made durable are dropped from the page cache's
+// dirty list, so a later fsync of the file reports success without them, and
+// after a power loss their bytes read as NULs whatever was written over them
+// in place since. Only bytes written to new blocks (a new file, or past a
+// truncation) are safe again.
 
 // simNode is a file or a directory of the model. Its byte slices are never
 // changed in place, so a snapshot may share them.
@@ -32,10 +43,14 @@ type simNode struct {
 	// A file's content now, as of its last fsync, and the writes since.
 	data, durable []byte
 	writes        []simWrite
+	// Byte ranges whose fsync failed: NULs after a power loss.
+	doomed []simSpan
 	// A directory's entries now, as of its last fsync, and the changes since.
 	entries, durableEntries map[string]int
 	changes                 []entryChange
 }
+
+type simSpan struct{ off, n int64 }
 
 type simWrite struct {
 	off      int64
@@ -65,6 +80,7 @@ func (m *simModel) clone() *simModel {
 	for i, n := range m.nodes {
 		cp := *n
 		cp.writes = slices.Clone(n.writes)
+		cp.doomed = slices.Clone(n.doomed)
 		cp.changes = slices.Clone(n.changes)
 		if n.dir {
 			cp.entries = cloneEntries(n.entries)
@@ -104,6 +120,20 @@ func applyWrite(data []byte, w simWrite) []byte {
 	return out
 }
 
+// zeroDoomed is data with the doomed ranges NULs; data is not changed.
+func zeroDoomed(data []byte, doomed []simSpan) []byte {
+	if len(doomed) == 0 {
+		return data
+	}
+	out := slices.Clone(data)
+	for _, d := range doomed {
+		for i := d.off; i < d.off+d.n && i < int64(len(out)); i++ {
+			out[i] = 0
+		}
+	}
+	return out
+}
+
 func applyChange(entries map[string]int, c entryChange) {
 	switch c.kind {
 	case addEntry:
@@ -128,6 +158,9 @@ type recorder struct {
 	files map[*os.File]int // open files and their nodes
 	snaps []*simModel      // snaps[i]: the model after i operations
 	what  []string         // what[i]: operation i, for messages
+	// diverged says where the model and the disk differ: a change made
+	// outside the seam, which the model cannot know of.
+	diverged []string
 }
 
 // newRecorder models the tree under root as it is now, all of it durable.
@@ -238,6 +271,17 @@ func (r *recorder) write(f *os.File, w simWrite) {
 	n := r.model.nodes[node]
 	n.writes = append(n.writes, w)
 	n.data = applyWrite(n.data, w)
+	if w.truncate {
+		// Blocks past the new end are freed; what is written there later
+		// goes to new ones.
+		var kept []simSpan
+		for _, d := range n.doomed {
+			if d.off < w.off {
+				kept = append(kept, simSpan{d.off, min(d.n, w.off-d.off)})
+			}
+		}
+		n.doomed = kept
+	}
 	what := "write "
 	if w.truncate {
 		what = "truncate "
@@ -290,10 +334,29 @@ func (r *recorder) Sync(f *os.File) error {
 	}
 	if node, ok := r.files[f]; ok {
 		n := r.model.nodes[node]
-		n.durable, n.writes = n.data, nil
+		n.durable, n.writes = zeroDoomed(n.data, n.doomed), nil
 		r.done("fsync " + r.rel(f.Name()))
 	}
 	return nil
+}
+
+// syncFailed records that an fsync of f failed: its unsynced writes will
+// never reach the disk, and no later fsync brings them back.
+func (r *recorder) syncFailed(f *os.File) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	node, ok := r.files[f]
+	if !ok {
+		return
+	}
+	n := r.model.nodes[node]
+	for _, w := range n.writes {
+		if !w.truncate {
+			n.doomed = append(n.doomed, simSpan{w.off, int64(len(w.data))})
+		}
+	}
+	n.durable, n.writes = zeroDoomed(n.data, n.doomed), nil
+	r.done("failed fsync " + r.rel(f.Name()))
 }
 
 func (r *recorder) SyncDir(dir string) error {
@@ -308,10 +371,31 @@ func (r *recorder) SyncDir(dir string) error {
 	}
 	if node >= 0 {
 		n := r.model.nodes[node]
+		r.checkEntries(dir, n)
 		n.durableEntries, n.changes = cloneEntries(n.entries), nil
 		r.done("fsync dir " + r.rel(dir))
 	}
 	return nil
+}
+
+// checkEntries compares the names the model has in dir with the disk's.
+func (r *recorder) checkEntries(dir string, n *simNode) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		r.diverged = append(r.diverged, err.Error())
+		return
+	}
+	var disk, model []string
+	for _, e := range ents {
+		disk = append(disk, e.Name())
+	}
+	for name := range n.entries {
+		model = append(model, name)
+	}
+	slices.Sort(model)
+	if !slices.Equal(disk, model) {
+		r.diverged = append(r.diverged, fmt.Sprintf("%s holds %q, the model %q", r.rel(dir), disk, model))
+	}
 }
 
 func (r *recorder) Rename(oldpath, newpath string) error {
@@ -350,10 +434,18 @@ func (r *recorder) Mkdir(name string, perm fs.FileMode) error {
 }
 
 func (r *recorder) Remove(name string) error {
+	return r.remove(name, r.OSFS.Remove)
+}
+
+func (r *recorder) Unlink(name string) error {
+	return r.remove(name, r.OSFS.Unlink)
+}
+
+func (r *recorder) remove(name string, rm func(string) error) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	parent, base, node := r.lookup(name)
-	if err := r.OSFS.Remove(name); err != nil {
+	if err := rm(name); err != nil {
 		return err
 	}
 	if node >= 0 {
@@ -361,6 +453,67 @@ func (r *recorder) Remove(name string) error {
 		r.done("remove " + r.rel(name))
 	}
 	return nil
+}
+
+// changedSince describes the operations since the first start that changed
+// the tree as a reader sees it, or is "" when nothing did: a temporary file
+// made and removed again changes nothing, and neither does a rotation,
+// which moves log lines from a plain file into its .gz.
+func (r *recorder) changedSince(start int) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if maps.Equal(readerView(r.snaps[start]), readerView(r.model)) {
+		return ""
+	}
+	return strings.Join(r.what[start:], ", ")
+}
+
+// readerView is what m holds for a reader: each file's content by path,
+// except log files, whose lines are one set per directory, and each
+// directory whose entry is not durable (a durable directory is what New
+// makes, and changes nothing a reader sees).
+func readerView(m *simModel) map[string]string {
+	view := map[string]string{}
+	var walk func(id int, path string, durable bool)
+	walk = func(id int, path string, durable bool) {
+		n := m.nodes[id]
+		if n.dir {
+			if !durable {
+				view[path+"/"] = ""
+			}
+			for name, child := range n.entries {
+				walk(child, path+"/"+name, n.durableEntries[name] == child)
+			}
+			return
+		}
+		dir, name := filepath.Split(path)
+		if !strings.HasPrefix(name, "lifecycle-events-") {
+			view[path] = string(n.data)
+			return
+		}
+		data := n.data
+		switch {
+		case strings.HasSuffix(name, ".jsonl"):
+		case strings.HasSuffix(name, ".jsonl.gz"):
+			zr, err := gzip.NewReader(bytes.NewReader(data))
+			if err == nil {
+				data, err = io.ReadAll(zr)
+			}
+			if err != nil {
+				view[path] = "corrupt gzip"
+				return
+			}
+		default:
+			return // a rotation's temporary file
+		}
+		for _, line := range bytes.Split(data, []byte("\n")) {
+			if len(line) > 0 {
+				view[dir+"\x00"+string(line)] = ""
+			}
+		}
+	}
+	walk(0, "", true)
+	return view
 }
 
 // crashChoice is one crash state of a snapshot: for each directory with
@@ -451,6 +604,7 @@ func materialize(t *testing.T, m *simModel, c crashChoice, dst string) {
 				}
 				data = applyWrite(data, torn)
 			}
+			data = zeroDoomed(data, n.doomed)
 			require.NoError(t, os.WriteFile(path, data, 0o600))
 			return
 		}

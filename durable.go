@@ -188,11 +188,22 @@ func mkdirAll(dir string) error {
 	}
 	// Made meanwhile by another process (ErrExist), its entry is synced
 	// too: that process may stop before it syncs it.
-	if err := fsys.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+	err = fsys.Mkdir(dir, 0o700)
+	made := err == nil
+	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	if err := fsys.SyncDir(filepath.Dir(dir)); err != nil {
-		return &syncError{dir: filepath.Dir(dir), err: unwrapPath(err)}
+		// A directory this call made and could not make durable is
+		// removed again: left there, the next call would take it for a
+		// durable one and put files in it.
+		serr := error(&syncError{dir: filepath.Dir(dir), err: unwrapPath(err)})
+		if made {
+			if rerr := fsys.Remove(dir); rerr != nil {
+				serr = errors.Join(serr, rerr)
+			}
+		}
+		return serr
 	}
 	return nil
 }
@@ -216,8 +227,9 @@ func isSyncError(err error) bool {
 
 // syncEntries makes the entries of dirs and of their ancestors durable: it
 // syncs each one's parent, up to the root. A parent that cannot be synced
-// fails it; an ancestor further up that cannot (one this process may not
-// open) ends the walk there.
+// fails it; an ancestor further up that this process may not open ends the
+// walk there, but any other error (EIO, ENOSPC, EMFILE, ...) fails it too:
+// the entry it was to make durable may not be.
 func syncEntries(dirs ...string) error {
 	done := map[string]bool{}
 	for _, d := range dirs {
@@ -227,7 +239,7 @@ func syncEntries(dirs ...string) error {
 				break
 			}
 			if err := syncDir(parent); err != nil {
-				if first {
+				if first || !errors.Is(err, fs.ErrPermission) {
 					return err
 				}
 				break

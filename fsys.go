@@ -3,14 +3,17 @@
 package lifecycle
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // fileSystem is the seam every change the library makes to disk goes
 // through: the opens that may create or write, writes, fsyncs, renames,
-// mkdirs and removals. Reads go straight to the os package. The crash
+// mkdirs, removals and unlinks. Reads go straight to the os package. The crash
 // simulator in the tests puts a recorder here, which models what a power
 // loss may keep of each operation; in production it is osFS.
 type fileSystem interface {
@@ -23,6 +26,7 @@ type fileSystem interface {
 	Rename(oldpath, newpath string) error
 	Mkdir(name string, perm fs.FileMode) error
 	Remove(name string) error
+	Unlink(name string) error
 }
 
 // fsys is the file system in use. Tests replace it; nothing else does.
@@ -41,6 +45,16 @@ func (osFS) Sync(f *os.File) error                                { return f.Syn
 func (osFS) Rename(oldpath, newpath string) error                 { return os.Rename(oldpath, newpath) }
 func (osFS) Mkdir(name string, perm fs.FileMode) error            { return os.Mkdir(name, perm) }
 func (osFS) Remove(name string) error                             { return os.Remove(name) }
+
+// Unlink removes the file name, never a directory (os.Remove would remove an
+// empty one), retrying when a signal interrupts it.
+func (osFS) Unlink(name string) error {
+	err := unix.Unlink(name)
+	for errors.Is(err, unix.EINTR) {
+		err = unix.Unlink(name)
+	}
+	return err
+}
 
 // SyncDir makes the entries of dir durable: fsync(2) of a file does not
 // promise its directory entry, "for that an explicit fsync() on a file

@@ -21,7 +21,8 @@ const WakeSignalFile = "wake.signal"
 // the file wake.signal, mode 0600, holding the time it was written. The file
 // is written under a unique temporary name beside it, synced, renamed into
 // place and the directory synced, so a reader never sees a partial signal
-// and a signal that WriteWakeSignal reported written survives a crash.
+// and a signal that WriteWakeSignal reported written survives a crash; the
+// entries of dir and of its parents are synced first, whoever made them.
 //
 // Several writers may run at once, in any processes: each renames its own
 // file, and signals not yet consumed coalesce into one (waking is
@@ -29,6 +30,12 @@ const WakeSignalFile = "wake.signal"
 // ".wake.signal" plus digits; it is never taken for a signal.
 func WriteWakeSignal(dir string) error {
 	if err := mkdir(dir); err != nil {
+		return err
+	}
+	// A directory that was there may be a killed process's (or one an
+	// earlier call made and failed to sync), its entry never synced: make
+	// it durable before the signal goes into it.
+	if err := syncEntries(dir); err != nil {
 		return err
 	}
 	path := filepath.Join(dir, WakeSignalFile)
@@ -50,10 +57,7 @@ func WriteWakeSignal(dir string) error {
 // may come back after a crash, which at worst wakes the daemon once more.
 func ConsumeWakeSignal(dir string) (bool, error) {
 	path := filepath.Join(dir, WakeSignalFile)
-	err := unix.Unlink(path)
-	for errors.Is(err, unix.EINTR) {
-		err = unix.Unlink(path)
-	}
+	err := fsys.Unlink(path)
 	switch {
 	case errors.Is(err, unix.ENOENT):
 		return false, nil
