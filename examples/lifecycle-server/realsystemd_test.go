@@ -304,7 +304,12 @@ func TestServerUnderRealSystemd(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("the client that came while the other daemon ran is still waiting")
 		}
-		s.requireListening()
+		// The server that waited serves on: the socket is handed to it
+		// (running), not failed.
+		sock := s.m.Show(sdSocketUnit, "ActiveState", "SubState", "Result")
+		require.Equal(t, "active", sock["ActiveState"], "%v", sock)
+		require.Equal(t, "success", sock["Result"], "%v", sock)
+		require.Contains(t, []string{"listening", "running"}, sock["SubState"], "%v", sock)
 	})
 
 	t.Run("8 fast wakes", func(t *testing.T) {
