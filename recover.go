@@ -307,7 +307,7 @@ func (l *eventLog) settlePlain(path string, seq int64, found *lineFound) (err er
 			err = cerr
 		}
 	}()
-	spans, above, err := findTransition(f, seq)
+	spans, dups, above, err := findTransition(f, seq)
 	if err != nil {
 		return pathErr("read log", path, err)
 	}
@@ -319,7 +319,7 @@ func (l *eventLog) settlePlain(path string, seq int64, found *lineFound) (err er
 	if above > seq || l.wrote(fi, seq) {
 		return nil
 	}
-	if err := a.relocate(spans); err != nil {
+	if err := a.relocate(spans, dups); err != nil {
 		return err
 	}
 	l.own(a, seq)
@@ -337,8 +337,10 @@ type lineSpan struct {
 // findTransition reads f from the end back to the first state_transition
 // line with a seq not above seq. If that line has seq, spans is it, then
 // the shadow_run_warning right after it if there is one (written with it);
-// above is the highest seq passed on the way, if any was above seq.
-func findTransition(f *os.File, seq int64) (spans []lineSpan, above int64, err error) {
+// dups are the earlier copies of those lines, byte for byte, that a crash
+// in the middle of a relocation left (see relocate); above is the highest
+// seq passed on the way, if any was above seq.
+func findTransition(f *os.File, seq int64) (spans, dups []lineSpan, above int64, err error) {
 	var next *lineSpan // the line after the current one, if a shadow_run_warning
 	err = scanBackward(f, func(line []byte, off int64) bool {
 		_, ev, perr := parseLogLine(line)
@@ -358,45 +360,56 @@ func findTransition(f *os.File, seq int64) (spans []lineSpan, above int64, err e
 			above, next = max(above, s), nil
 			return true
 		}
-		if s == seq {
-			spans = []lineSpan{{off: off, line: bytes.Clone(line)}}
-			if next != nil {
-				spans = append(spans, *next)
-			}
+		if s != seq || (spans != nil && !bytes.Equal(line, spans[0].line)) {
+			return false
 		}
-		return false
+		found := []lineSpan{{off: off, line: bytes.Clone(line)}}
+		if next != nil {
+			found = append(found, *next)
+		}
+		next = nil
+		if spans == nil {
+			spans = found
+		} else {
+			dups = append(dups, found...)
+		}
+		return true // on to an earlier copy, if any
 	})
-	return spans, above, err
+	return spans, dups, above, err
 }
 
 // relocate writes the lines of spans again, at the end of the file, into
-// blocks the file did not have, and blanks them where they were: their
-// bytes become newlines, which readers skip. Both are synced, the blanking
-// first, so that no crash leaves the line twice on disk; a crash between
-// the two leaves it missing, and the state file still says it is owed. New
+// blocks the file did not have, then blanks them where they were, and the
+// copies dups an earlier relocation left: their bytes become newlines,
+// which readers skip. Both are synced, the append first, so that the line
+// is on disk at every moment: a crash between the two leaves it twice,
+// byte for byte, and the next relocation blanks the earlier copy. New
 // blocks, because after a failed writeback the old ones may never hold
 // anything again: the append starts with newlines up to the next block
 // boundary (see write). Nothing but the lines' own bytes is rewritten, and
 // only by appending and by writing over those bytes, so a writer that takes
 // no lock and appends meanwhile (every Python writer) loses nothing.
-func (a *logAppender) relocate(spans []lineSpan) error {
+func (a *logAppender) relocate(spans, dups []lineSpan) error {
+	lines := make([][]byte, len(spans))
+	for i, s := range spans {
+		lines[i] = s.line
+	}
+	a.pad = true
+	if err := a.append(lines...); err != nil {
+		return err
+	}
 	w, err := fsys.OpenFile(a.path, os.O_WRONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return pathErr("open log", a.path, err)
 	}
-	err = blank(w, a.fi, spans)
+	err = blank(w, a.fi, append(spans, dups...))
 	if cerr := w.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return pathErr("rewrite log", a.path, err)
 	}
-	lines := make([][]byte, len(spans))
-	for i, s := range spans {
-		lines[i] = s.line
-	}
-	a.pad = true
-	return a.append(lines...)
+	return nil
 }
 
 // blank writes newlines over spans in w, which must be the file fi
