@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iai-mcp/lifecycle"
+	"github.com/iai-mcp/lifecycle/internal/unprivtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -149,7 +150,7 @@ func TestPermissionsWhateverTheUmask(t *testing.T) {
 // runs as an unprivileged user in a child process (hostile_linux_test.go
 // also covers root with a read-only mount).
 func TestUnwritableDirectory(t *testing.T) {
-	if asUnprivileged(t) {
+	if unprivtest.Run(t) {
 		return
 	}
 	dir := t.TempDir()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/iai-mcp/lifecycle"
+	"github.com/iai-mcp/lifecycle/internal/unprivtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -93,7 +94,7 @@ func requireSystemError(t *testing.T, err error, op, path string, want error) {
 // another user's) is a permission error from open, in every reader, and
 // nothing is written; readable again, it loads as it was.
 func TestUnreadableStateFile(t *testing.T) {
-	if asUnprivileged(t) {
+	if unprivtest.Run(t) {
 		return
 	}
 	dir := t.TempDir()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/iai-mcp/lifecycle"
+	"github.com/iai-mcp/lifecycle/internal/unprivtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -43,7 +44,7 @@ func requirePermissionReport(t *testing.T, dir string, want ...string) {
 
 // TestUnreadableStateFile: the user's own state file, mode 0000.
 func TestUnreadableStateFile(t *testing.T) {
-	if asUnprivileged(t) {
+	if unprivtest.Run(t) {
 		return
 	}
 	dir := t.TempDir()
@@ -105,7 +106,7 @@ func TestOtherUsersDirectory(t *testing.T) {
 		_, err = m.Dispatch(lifecycle.Idle5Min, lifecycle.Guards{})
 		require.NoError(t, err)
 		require.NoError(t, m.Close())
-		require.True(t, asUnprivileged(t, otherUsersDirEnv+"="+dir))
+		require.True(t, unprivtest.Run(t, otherUsersDirEnv+"="+dir))
 		return
 	}
 	state := filepath.Join(dir, lifecycle.DefaultStateFile)

@@ -1,4 +1,7 @@
-package main
+// Package unprivtest re-runs a test of the project's as an unprivileged
+// user, so that tests of refused opens and writes run under root too: root
+// ignores file modes. Only the project's tests use it.
+package unprivtest
 
 import (
 	"io"
@@ -13,10 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// nobody is the user and group an unprivileged re-run takes.
-const nobody = 65534
+// Nobody is the user and group an unprivileged re-run takes.
+const Nobody = 65534
 
-// asUnprivileged makes the calling test run as a user that file modes bind.
+// Run makes the calling test run as a user that file modes bind.
 // Not root, it returns false and the test goes on in this process. As root
 // (which ignores modes, so a refused open or write cannot happen), it runs
 // the test again, alone, in a child process as uid and gid 65534, requires
@@ -26,12 +29,12 @@ const nobody = 65534
 // with HOME and TMPDIR in it, because the go tool builds the binary under a
 // directory only root may enter; env ("KEY=value") is added to its
 // environment.
-func asUnprivileged(t *testing.T, env ...string) bool {
+func Run(t *testing.T, env ...string) bool {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		return false
 	}
-	require.NotContains(t, t.Name(), "/", "asUnprivileged re-runs a top-level test")
+	require.NotContains(t, t.Name(), "/", "unprivtest.Run re-runs a top-level test")
 	dir, err := os.MkdirTemp("", "unprivileged")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
@@ -40,17 +43,17 @@ func asUnprivileged(t *testing.T, env ...string) bool {
 	copyFile(t, os.Args[0], bin, 0o755)
 	home := filepath.Join(dir, "home")
 	require.NoError(t, os.Mkdir(home, 0o700))
-	require.NoError(t, os.Chown(home, nobody, nobody))
+	require.NoError(t, os.Chown(home, Nobody, Nobody))
 
 	cmd := exec.Command(bin, "-test.run=^"+regexp.QuoteMeta(t.Name())+"$", "-test.count=1", "-test.v")
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(), "HOME="+home, "TMPDIR="+home), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: []uint32{}}}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: Nobody, Gid: Nobody, Groups: []uint32{}}}
 	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s as uid %d:\n%s", t.Name(), nobody, out)
-	require.Contains(t, string(out), "--- PASS: "+t.Name()+" ", "%s as uid %d ran and passed:\n%s", t.Name(), nobody, out)
-	require.NotContains(t, string(out), "--- SKIP", "%s as uid %d skipped:\n%s", t.Name(), nobody, out)
-	t.Logf("passed as uid %d:\n%s", nobody, strings.TrimSpace(string(out)))
+	require.NoError(t, err, "%s as uid %d:\n%s", t.Name(), Nobody, out)
+	require.Contains(t, string(out), "--- PASS: "+t.Name()+" ", "%s as uid %d ran and passed:\n%s", t.Name(), Nobody, out)
+	require.NotContains(t, string(out), "--- SKIP", "%s as uid %d skipped:\n%s", t.Name(), Nobody, out)
+	t.Logf("passed as uid %d:\n%s", Nobody, strings.TrimSpace(string(out)))
 	return true
 }
 
