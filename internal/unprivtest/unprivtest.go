@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package unprivtest re-runs a test of the project's as an unprivileged
 // user, so that tests of refused opens and writes run under root too: root
 // ignores file modes. Only the project's tests use it.
