@@ -49,6 +49,9 @@ func listenChild(args []string) int {
 	}
 	fmt.Printf("%s %s passed=%t env=%q\n", ln.Addr().Network(), joinAddrs(addrs), passed,
 		os.Getenv("LISTEN_FDS")+os.Getenv("LISTEN_PID")+os.Getenv("LISTEN_FDNAMES"))
+	if dir := os.Getenv(gateChildEnv); dir != "" {
+		return gateChild(ln, dir)
+	}
 	n, _ := strconv.Atoi(os.Getenv(listenServeEnv))
 	for range n {
 		c, err := ln.Accept()

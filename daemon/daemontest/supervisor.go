@@ -3,27 +3,33 @@
 package daemontest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
 // Supervisor does what a systemd socket unit with Accept=no does: it holds
-// a listening socket, and whenever no server runs and a connection waits on
-// the socket, it starts one, passing the socket as file descriptor 3 with
-// LISTEN_FDS=1 and LISTEN_PID set to the server's pid. Connections that
-// arrive while no server runs, or while one is starting or exiting, wait in
-// the socket's queue for the next server: none is refused.
+// listening sockets, and whenever no server runs and a connection waits on
+// one of them, it starts one, passing the sockets as file descriptors 3, 4,
+// ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (the server's pid)
+// set. Connections that arrive while no server runs, or while one is
+// starting or exiting, wait in the sockets' queues for the next server:
+// none is refused.
 type Supervisor struct {
-	Addr    net.Addr
-	sock    *os.File
-	fd      int // sock's descriptor, read once: each Fd call may change its mode
+	Addr    net.Addr   // the first socket's address
+	Addrs   []net.Addr // every socket's address, in the order given
+	socks   []*os.File
+	fds     []int // socks' descriptors, read once: each Fd call may change its mode
+	names   string
 	newCmd  func() *exec.Cmd
 	events  chan Event
 	wake    [2]int // a pipe: Close writes to it to end the poll
@@ -54,37 +60,74 @@ const maxEvents = 1024
 
 // Supervise listens on network and addr ("tcp", "127.0.0.1:0"; "unix",
 // path) and supervises the servers newCmd builds. newCmd's command gets the
-// socket in ExtraFiles and LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID in its
-// environment (added to cmd.Env, or to the supervisor's environment when
-// cmd.Env is nil). It must not set ExtraFiles itself.
+// socket in ExtraFiles and LISTEN_FDS, LISTEN_FDNAMES ("server") and
+// LISTEN_PID in its environment (added to cmd.Env, or to the supervisor's
+// environment when cmd.Env is nil). It must not set ExtraFiles itself.
 func Supervise(network, addr string, newCmd func() *exec.Cmd) (*Supervisor, error) {
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		return nil, fmt.Errorf("supervisor: %w", err)
+	return SuperviseSockets([]Socket{{Network: network, Address: addr}}, newCmd)
+}
+
+// Socket is one socket a Supervisor listens on.
+type Socket struct {
+	Network, Address string // as for net.Listen
+	Name             string // its LISTEN_FDNAMES entry; "server" if empty
+}
+
+// SuperviseSockets is Supervise for several sockets, as a unit with two
+// ListenStream= lines (IPv4 and IPv6, say) has: they are passed in the
+// order given, and a connection waiting on any of them starts a server.
+func SuperviseSockets(sockets []Socket, newCmd func() *exec.Cmd) (*Supervisor, error) {
+	if len(sockets) == 0 {
+		return nil, errors.New("supervisor: no socket")
 	}
-	fl, ok := ln.(interface{ File() (*os.File, error) })
-	if !ok {
-		return nil, errors.Join(fmt.Errorf("supervisor: a %T has no file", ln), ln.Close())
+	s := &Supervisor{newCmd: newCmd, events: make(chan Event, maxEvents), done: make(chan struct{})}
+	names := make([]string, len(sockets))
+	for i, so := range sockets {
+		sock, addr, err := listenFile(so.Network, so.Address)
+		if err != nil {
+			return nil, errors.Join(err, s.closeSockets())
+		}
+		s.socks, s.fds, s.Addrs = append(s.socks, sock), append(s.fds, int(sock.Fd())), append(s.Addrs, addr)
+		names[i] = cmp.Or(so.Name, "server")
 	}
-	if ul, ok := ln.(*net.UnixListener); ok {
-		ul.SetUnlinkOnClose(false) // the socket lives on in sock
-	}
-	sock, err := fl.File() // a duplicate: the socket stays open after ln.Close
-	addrOf := ln.Addr()
-	if cerr := ln.Close(); err == nil && cerr != nil {
-		err = cerr
-		_ = sock.Close()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("supervisor: %w", err)
-	}
-	s := &Supervisor{Addr: addrOf, sock: sock, fd: int(sock.Fd()), newCmd: newCmd,
-		events: make(chan Event, maxEvents), done: make(chan struct{})}
+	s.Addr, s.names = s.Addrs[0], strings.Join(names, ":")
 	if err := unix.Pipe(s.wake[:]); err != nil {
-		return nil, errors.Join(fmt.Errorf("supervisor: pipe: %w", err), sock.Close())
+		return nil, errors.Join(fmt.Errorf("supervisor: pipe: %w", err), s.closeSockets())
 	}
 	go s.loop()
 	return s, nil
+}
+
+// listenFile listens on network and addr, and returns the socket as a file.
+func listenFile(network, addr string) (*os.File, net.Addr, error) {
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("supervisor: %w", err)
+	}
+	fl, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, nil, errors.Join(fmt.Errorf("supervisor: a %T has no file", ln), ln.Close())
+	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false) // the socket lives on in the file
+	}
+	sock, err := fl.File() // a duplicate: the socket stays open after ln.Close
+	if cerr := ln.Close(); err == nil && cerr != nil {
+		err = errors.Join(cerr, sock.Close())
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("supervisor: %w", err)
+	}
+	return sock, ln.Addr(), nil
+}
+
+// closeSockets closes the sockets held.
+func (s *Supervisor) closeSockets() error {
+	var errs []error
+	for _, sock := range s.socks {
+		errs = append(errs, sock.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Events delivers each start and exit, in order. The supervisor waits while
@@ -116,29 +159,32 @@ func (s *Supervisor) loop() {
 	}
 }
 
-// waitReadable waits until a connection waits on the socket (true) or Close
+// waitReadable waits until a connection waits on a socket (true) or Close
 // was called (false).
 func (s *Supervisor) waitReadable() bool {
-	fds := []unix.PollFd{
-		{Fd: int32(s.fd), Events: unix.POLLIN},
-		{Fd: int32(s.wake[0]), Events: unix.POLLIN},
+	fds := []unix.PollFd{{Fd: int32(s.wake[0]), Events: unix.POLLIN}}
+	for _, fd := range s.fds {
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 	}
 	for {
 		_, err := unix.Poll(fds, -1)
 		switch {
 		case errors.Is(err, unix.EINTR):
 			continue
-		case err != nil, fds[1].Revents != 0:
+		case err != nil, fds[0].Revents != 0:
 			return false
-		case fds[0].Revents != 0:
-			return true
+		}
+		for _, fd := range fds[1:] {
+			if fd.Revents != 0 {
+				return true
+			}
 		}
 	}
 }
 
 var errClosed = errors.New("supervisor closed")
 
-// start runs a server with the socket as its fd 3. LISTEN_PID must be the
+// start runs a server with the sockets as its fds 3, 4, .... LISTEN_PID must be the
 // server's own pid, which is known only once it runs: as systemd does
 // between fork and exec, a shell sets it to its own pid ($$) and execs the
 // server, which keeps that pid.
@@ -154,9 +200,9 @@ func (s *Supervisor) start() (*exec.Cmd, error) {
 		env = os.Environ()
 	}
 	cmd := exec.Command("/bin/sh", append([]string{"-c", `LISTEN_PID=$$ exec "$0" "$@"`, server.Path}, server.Args[1:]...)...)
-	cmd.Env = append(env, "LISTEN_FDS=1", "LISTEN_FDNAMES=server")
+	cmd.Env = append(env, "LISTEN_FDS="+strconv.Itoa(len(s.socks)), "LISTEN_FDNAMES="+s.names)
 	cmd.Dir, cmd.Stdin, cmd.Stdout, cmd.Stderr = server.Dir, server.Stdin, server.Stdout, server.Stderr
-	cmd.ExtraFiles = []*os.File{s.sock}
+	cmd.ExtraFiles = s.socks
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("supervisor: start %s: %w", server.Path, err)
 	}
@@ -177,7 +223,7 @@ func (s *Supervisor) Signal(sig os.Signal) (bool, error) {
 
 // Close stops starting servers, kills the running one, waits for the
 // supervisor to finish (reading its remaining events is not needed), and
-// closes the socket: clients still queued are then refused. Calls after the
+// closes the sockets: clients still queued are then refused. Calls after the
 // first, and after CloseWhenIdle, return nil.
 func (s *Supervisor) Close() error {
 	if !s.stop(true) {
@@ -192,7 +238,7 @@ func (s *Supervisor) Close() error {
 }
 
 // CloseWhenIdle stops starting servers, waits for the running one, if any,
-// to exit by itself (it is killed if ctx ends first), and closes the socket.
+// to exit by itself (it is killed if ctx ends first), and closes the sockets.
 // Events keep coming until the channel is closed, which it is once the last
 // server's exit has been delivered: read them, as CloseWhenIdle waits for
 // that.
@@ -233,7 +279,7 @@ func (s *Supervisor) stop(kill bool) bool {
 	return true
 }
 
-// release closes the socket and the pipe once the loop has ended.
+// release closes the sockets and the pipe once the loop has ended.
 func (s *Supervisor) release() error {
-	return errors.Join(s.wakeErr, unix.Close(s.wake[0]), unix.Close(s.wake[1]), s.sock.Close())
+	return errors.Join(s.wakeErr, unix.Close(s.wake[0]), unix.Close(s.wake[1]), s.closeSockets())
 }

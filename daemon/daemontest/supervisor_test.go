@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/iai-mcp/lifecycle/daemon/daemontest"
@@ -25,59 +27,118 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// oneShot answers the first connection on any socket passed with its pid
+// and the socket's LISTEN_FDNAMES name, and exits.
 func oneShot() int {
-	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || os.Getenv("LISTEN_FDS") != "1" {
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if os.Getenv("LISTEN_PID") != strconv.Itoa(os.Getpid()) || err != nil || n < 1 {
 		fmt.Fprintf(os.Stderr, "LISTEN_PID=%s (pid %d) LISTEN_FDS=%s\n", os.Getenv("LISTEN_PID"), os.Getpid(), os.Getenv("LISTEN_FDS"))
 		return 1
 	}
-	ln, err := net.FileListener(os.NewFile(3, "socket"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	names := strings.Split(os.Getenv("LISTEN_FDNAMES"), ":")
+	if len(names) != n {
+		fmt.Fprintf(os.Stderr, "LISTEN_FDNAMES=%s for %d sockets\n", os.Getenv("LISTEN_FDNAMES"), n)
 		return 1
 	}
-	c, err := ln.Accept()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	type accepted struct {
+		c    net.Conn
+		name string
+		err  error
+	}
+	first := make(chan accepted, n)
+	for i := range n {
+		ln, err := net.FileListener(os.NewFile(uintptr(3+i), names[i]))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		go func() {
+			c, err := ln.Accept()
+			first <- accepted{c, names[i], err}
+		}()
+	}
+	a := <-first
+	if a.err != nil {
+		fmt.Fprintln(os.Stderr, a.err)
 		return 1
 	}
-	_, werr := fmt.Fprintf(c, "pid %d\n", os.Getpid())
-	if err := errors.Join(werr, c.Close(), ln.Close()); err != nil {
+	_, werr := fmt.Fprintf(a.c, "pid %d %s\n", os.Getpid(), a.name)
+	if err := errors.Join(werr, a.c.Close()); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
 }
 
-// A server starts only when a connection waits, with the socket and the
-// activation variables; each connection that finds no server starts one.
+// A server starts only when a connection waits on one of the sockets, with
+// the sockets and the activation variables; each connection that finds no
+// server starts one.
 func TestSupervisorStartsOnDemand(t *testing.T) {
-	sup, err := daemontest.Supervise("tcp", "127.0.0.1:0", func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), serverEnv+"=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-		cmd.Stderr = os.Stderr
-		return cmd
-	})
-	require.NoError(t, err)
-	select {
-	case ev := <-sup.Events():
-		t.Fatalf("%v before any connection", ev)
-	default:
+	tests := []struct {
+		name    string
+		sockets func(dir string) []daemontest.Socket
+		names   []string
+	}{
+		{"one socket", func(string) []daemontest.Socket {
+			return []daemontest.Socket{{Network: "tcp", Address: "127.0.0.1:0"}}
+		}, []string{"server"}},
+		{"two sockets", func(dir string) []daemontest.Socket {
+			return []daemontest.Socket{
+				{Network: "tcp", Address: "127.0.0.1:0", Name: "inet"},
+				{Network: "unix", Address: filepath.Join(dir, "s.sock"), Name: "local"},
+			}
+		}, []string{"inet", "local"}},
 	}
-	for round := range 3 {
-		c, err := net.Dial("tcp", sup.Addr.String())
-		require.NoError(t, err)
-		started := <-sup.Events()
-		require.Equal(t, daemontest.Started, started.Kind, "round %d", round)
-		line, err := bufio.NewReader(c).ReadString('\n')
-		require.NoError(t, err)
-		require.Equal(t, fmt.Sprintf("pid %d\n", started.Pid), line, "LISTEN_PID is the server's own pid")
-		require.NoError(t, c.Close())
-		exited := <-sup.Events()
-		require.Equal(t, daemontest.Exited, exited.Kind)
-		require.NoError(t, exited.Err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, err := os.MkdirTemp("", "sup") // short: a socket path has a limit
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, os.RemoveAll(dir)) })
+			sup, err := daemontest.SuperviseSockets(tt.sockets(dir), func() *exec.Cmd {
+				cmd := exec.Command(os.Args[0])
+				cmd.Env = append(os.Environ(), serverEnv+"=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+				cmd.Stderr = os.Stderr
+				return cmd
+			})
+			require.NoError(t, err)
+			require.Len(t, sup.Addrs, len(tt.names))
+			require.Equal(t, sup.Addrs[0], sup.Addr)
+			select {
+			case ev := <-sup.Events():
+				t.Fatalf("%v before any connection", ev)
+			default:
+			}
+			for round := range 3 {
+				for i, addr := range sup.Addrs {
+					c, err := net.Dial(addr.Network(), addr.String())
+					require.NoError(t, err)
+					started := <-sup.Events()
+					require.Equal(t, daemontest.Started, started.Kind, "round %d", round)
+					line, err := bufio.NewReader(c).ReadString('\n')
+					require.NoError(t, err)
+					require.Equal(t, fmt.Sprintf("pid %d %s\n", started.Pid, tt.names[i]), line,
+						"LISTEN_PID is the server's own pid; the socket has its name")
+					require.NoError(t, c.Close())
+					exited := <-sup.Events()
+					require.Equal(t, daemontest.Exited, exited.Kind)
+					require.NoError(t, exited.Err)
+				}
+			}
+			require.NoError(t, sup.CloseWhenIdle(t.Context()))
+			_, ok := <-sup.Events()
+			require.False(t, ok, "closed")
+			require.NoError(t, sup.Close(), "a second close does nothing")
+		})
 	}
-	require.NoError(t, sup.CloseWhenIdle(t.Context()))
-	_, ok := <-sup.Events()
-	require.False(t, ok, "closed")
-	require.NoError(t, sup.Close(), "a second close does nothing")
+}
+
+// A socket that cannot be listened on is named, and nothing is left open.
+func TestSuperviseSocketsError(t *testing.T) {
+	_, err := daemontest.SuperviseSockets([]daemontest.Socket{
+		{Network: "tcp", Address: "127.0.0.1:0"},
+		{Network: "unix", Address: "/nonexistent/dir/s.sock"},
+	}, nil)
+	require.ErrorContains(t, err, "/nonexistent/dir/s.sock")
+	_, err = daemontest.SuperviseSockets(nil, nil)
+	require.ErrorContains(t, err, "no socket")
 }

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,69 +21,93 @@ import (
 // accepting, and decides under the lock), a burst of clients is fired at
 // it, some at once and the rest spread over the next milliseconds, while
 // it makes HIBERNATION durable and exits. Over every burst, no client is
-// answered HIBERNATION, refused, or left unanswered.
+// answered HIBERNATION, refused, or left unanswered. With two sockets (a
+// unit with two ListenStream= lines) the clients alternate between them:
+// the server stops accepting on both.
 func TestServerBoundaryBursts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fires thousands of clients at ten hibernations")
 	}
-	ctx := testContext(t)
-	dir := t.TempDir()
-	stdout, stderr := newLines(), newLines()
-	sup, err := daemontest.Supervise("tcp", "127.0.0.1:0", func() *exec.Cmd {
-		cmd := serverCmd("--dir="+dir, "--tick=2ms", "--drowsy-after=10ms", "--sleep-after=20ms",
-			"--sleep-steps=2", "--sleep-step=1ms")
-		cmd.Stdout, cmd.Stderr = stdout, stderr
-		return cmd
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, sup.Close())
-		if t.Failed() {
-			t.Logf("servers' stderr:\n%s", strings.Join(stderr.complete(), "\n"))
-		}
-	})
-	addr := sup.Addr.String()
-	exits := make(chan error, 64)
-	go func() {
-		for ev := range sup.Events() {
-			if ev.Kind == daemontest.Exited {
-				exits <- ev.Err
+	tests := []struct {
+		name    string
+		sockets func(dir string) []daemontest.Socket
+	}{
+		{"one socket", func(string) []daemontest.Socket {
+			return []daemontest.Socket{{Network: "tcp", Address: "127.0.0.1:0"}}
+		}},
+		{"two sockets", func(dir string) []daemontest.Socket {
+			return []daemontest.Socket{
+				{Network: "tcp", Address: "127.0.0.1:0", Name: "inet"},
+				{Network: "unix", Address: filepath.Join(dir, "s.sock"), Name: "local"},
 			}
-		}
-		close(exits)
-	}()
-
-	const bursts, atOnce, spread = 10, 100, 100
-	got := &tally{answers: map[string]int{}}
-	for range bursts {
-		// One client first: it starts a server if none runs (when the
-		// last burst was answered by the server on its way out, none
-		// waits in the queue to start the next).
-		got.add(ask(ctx, "tcp", addr))
-		stdout.waitFor(t, ctx, "sleep cycle done: still_idle=true")
-		var wg sync.WaitGroup
-		for range atOnce {
-			wg.Go(func() { got.add(ask(ctx, "tcp", addr)) })
-		}
-		for range spread {
-			time.Sleep(50 * time.Microsecond)
-			wg.Go(func() { got.add(ask(ctx, "tcp", addr)) })
-		}
-		wg.Wait()
-		// The server the burst met has gone, with exit 0.
-		select {
-		case err := <-exits:
-			require.NoError(t, err, "the server exits 0")
-		case <-ctx.Done():
-			t.Fatalf("the server did not exit within %v", overall)
-		}
+		}},
 	}
-	t.Logf("%d bursts of %d clients at the hibernation moment: answers %v, %d refused, %d unanswered",
-		bursts, atOnce+spread, got.answers, got.refused, len(got.unanswered))
-	require.Zero(t, got.answers["HIBERNATION"], "answered by a server on its way out")
-	require.Zero(t, got.refused, "refused")
-	require.Empty(t, got.unanswered, "unanswered")
-	require.Equal(t, bursts*(1+atOnce+spread), got.answers["WAKE"])
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			dir := t.TempDir()
+			stdout, stderr := newLines(), newLines()
+			sup, err := daemontest.SuperviseSockets(tt.sockets(shortTempDir(t)), func() *exec.Cmd {
+				cmd := serverCmd("--dir="+dir, "--tick=2ms", "--drowsy-after=10ms", "--sleep-after=20ms",
+					"--sleep-steps=2", "--sleep-step=1ms")
+				cmd.Stdout, cmd.Stderr = stdout, stderr
+				return cmd
+			})
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				require.NoError(t, sup.Close())
+				if t.Failed() {
+					t.Logf("servers' stderr:\n%s", strings.Join(stderr.complete(), "\n"))
+				}
+			})
+			exits := make(chan error, 64)
+			go func() {
+				for ev := range sup.Events() {
+					if ev.Kind == daemontest.Exited {
+						exits <- ev.Err
+					}
+				}
+				close(exits)
+			}()
+			var next atomic.Int64
+			askNext := func() (string, error) { // the sockets in turn
+				a := sup.Addrs[int(next.Add(1))%len(sup.Addrs)]
+				return ask(ctx, a.Network(), a.String())
+			}
+
+			const bursts, atOnce, spread = 10, 100, 100
+			got := &tally{answers: map[string]int{}}
+			for range bursts {
+				// One client first: it starts a server if none runs (when the
+				// last burst was answered by the server on its way out, none
+				// waits in the queue to start the next).
+				got.add(askNext())
+				stdout.waitFor(t, ctx, "sleep cycle done: still_idle=true")
+				var wg sync.WaitGroup
+				for range atOnce {
+					wg.Go(func() { got.add(askNext()) })
+				}
+				for range spread {
+					time.Sleep(50 * time.Microsecond)
+					wg.Go(func() { got.add(askNext()) })
+				}
+				wg.Wait()
+				// The server the burst met has gone, with exit 0.
+				select {
+				case err := <-exits:
+					require.NoError(t, err, "the server exits 0")
+				case <-ctx.Done():
+					t.Fatalf("the server did not exit within %v", overall)
+				}
+			}
+			t.Logf("%d bursts of %d clients at the hibernation moment over %d socket(s): answers %v, %d refused, %d unanswered",
+				bursts, atOnce+spread, len(sup.Addrs), got.answers, got.refused, len(got.unanswered))
+			require.Zero(t, got.answers["HIBERNATION"], "answered by a server on its way out")
+			require.Zero(t, got.refused, "refused")
+			require.Empty(t, got.unanswered, "unanswered")
+			require.Equal(t, bursts*(1+atOnce+spread), got.answers["WAKE"])
+		})
+	}
 }
 
 // A client whose first line is slow to come, or half sent, is not lost:
