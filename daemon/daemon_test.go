@@ -569,3 +569,55 @@ func TestSleepCycleWaitsForIdleAfterActivity(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, daemon.Hibernated, o)
 }
+
+// A lock wait that ends before the lock is even tried (a wait shorter than
+// the time from its start to the try, as on a loaded machine) is a busy
+// lock, tried again next tick: it does not end Run, wherever the loop is.
+func TestLockWaitEndedBeforeTheTry(t *testing.T) {
+	tests := []struct {
+		state lifecycle.State
+		want  string
+	}{
+		{lifecycle.Wake, "busy: idle_5min not dispatched..."},
+		{lifecycle.Sleep, "busy: sleep cycle progress not recorded..."},
+		{lifecycle.Hibernation, "busy: wake_signal not dispatched..."},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.state), func(t *testing.T) {
+			dir := t.TempDir()
+			rec := lifecycle.DefaultRecord(time.Now())
+			rec.CurrentState = tt.state
+			require.NoError(t, lifecycle.SaveState(filepath.Join(dir, lifecycle.DefaultStateFile), rec))
+			r := startDaemon(t, dir, append(slices.Clone(fast), daemon.WithLockWait(time.Nanosecond))...)
+			got := r.waitFor(t, tt.want)
+			require.Contains(t, got, "the lock wait ended before the lock was tried")
+			r.stop(t)
+		})
+	}
+}
+
+// The requests recorded on the way out meet the same lock wait: one that
+// ends before the lock is tried leaves them unrecorded, with a warning,
+// and the daemon still stops cleanly.
+func TestRecordServedLockWaitEnded(t *testing.T) {
+	dir := t.TempDir()
+	var logged strings.Builder
+	d, err := daemon.Open(dir, daemon.WithTick(time.Hour), daemon.WithLockWait(time.Nanosecond),
+		daemon.WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	ran := make(chan result, 1)
+	go func() {
+		o, err := d.Run(ctx)
+		ran <- result{o, err}
+	}()
+	<-d.Ready()
+	_, err = d.Request(t.Context())
+	require.NoError(t, err)
+	cancel()
+	res := <-ran
+	require.NoError(t, res.err)
+	require.Equal(t, daemon.Stopped, res.outcome)
+	require.NoError(t, d.Close())
+	require.Contains(t, logged.String(), "not recorded")
+}

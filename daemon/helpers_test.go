@@ -41,6 +41,13 @@ func (n *narration) add(line string) {
 	n.mu.Unlock()
 }
 
+// current is the channel the next line closes.
+func (n *narration) current() chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.more
+}
+
 func (n *narration) all() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -109,6 +116,12 @@ func (r *running) waitFor(t *testing.T, want string) string {
 		}
 		select {
 		case <-more:
+		case <-r.d.Done():
+			// Run narrates nothing once it has ended: a last look.
+			if more != r.lines.current() {
+				continue
+			}
+			t.Fatalf("Run ended before %q", want)
 		case <-deadline.C:
 			t.Fatalf("no %q within %v", want, overall)
 		}

@@ -235,8 +235,8 @@ func (d *Daemon) dispatchFunc(ctx context.Context, ev lifecycle.Event, guards fu
 	case err == nil:
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case errors.Is(err, lifecycle.ErrLocked):
-		d.say("busy: %s not dispatched, the lock is held elsewhere", ev)
+	case busy(err):
+		d.say("busy: %s not dispatched, %s", ev, whyBusy(err))
 		return errBusy
 	default:
 		return err
@@ -284,9 +284,27 @@ func (d *Daemon) recordProgress(ctx context.Context, p progress) error {
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
-	case errors.Is(err, lifecycle.ErrLocked):
-		d.say("busy: sleep cycle progress not recorded, the lock is held elsewhere")
+	case busy(err):
+		d.say("busy: sleep cycle progress not recorded, %s", whyBusy(err))
 		return nil
 	}
 	return err
+}
+
+// busy reports whether err, from a call given the lock wait as its
+// context, means the lock was not had in time: it was held elsewhere, or
+// the wait ended before the lock was even tried (a Machine fails a call
+// whose context is already done, and on a loaded machine a short wait can
+// end before the call starts). Either way nothing was written, and the
+// next tick tries again.
+func busy(err error) bool {
+	return errors.Is(err, lifecycle.ErrLocked) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// whyBusy says why, for the narration.
+func whyBusy(err error) string {
+	if errors.Is(err, lifecycle.ErrLocked) {
+		return "the lock is held elsewhere"
+	}
+	return "the lock wait ended before the lock was tried"
 }

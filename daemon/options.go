@@ -51,7 +51,10 @@ func WithTick(d time.Duration) Option {
 
 // WithLockWait sets how long a dispatch or a progress record waits for a
 // lock held by another process (default 5 s). Zero or negative keeps the
-// default.
+// default. A wait that ends (even before the lock was tried, as a very
+// short one can on a loaded machine) is narrated as busy and is not an
+// error: the dispatch is tried again at the next tick, and a progress
+// record is skipped, as the next one says as much.
 func WithLockWait(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {

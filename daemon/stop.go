@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 
 	"github.com/iai-mcp/lifecycle"
 )
@@ -20,8 +19,8 @@ func (d *Daemon) recordServed() error {
 	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.lockWait)
 	defer cancel()
 	_, err := d.m.DispatchContext(ctx, lifecycle.RequestArrived, lifecycle.Guards{})
-	if errors.Is(err, lifecycle.ErrLocked) {
-		d.log.Warn("daemon: the requests served since the last tick are not recorded: the lock stayed busy", "err", err)
+	if busy(err) {
+		d.log.Warn("daemon: the requests served since the last tick are not recorded: "+whyBusy(err), "err", err)
 		return nil
 	}
 	return err
