@@ -238,6 +238,10 @@ func TestSleepCycleResumes(t *testing.T) {
 		{"wrong types", `{"last_completed_index":"1","attempt":1,"steps":4}`,
 			"sleep cycle started: attempt 1, step 0 of 4", []int{0, 1, 2, 3}},
 		{"someone else's shape", `{"phase":"consolidate"}`, "sleep cycle started: attempt 1, step 0 of 4", []int{0, 1, 2, 3}},
+		{"keys in another case", `{"Last_Completed_Index":1,"ATTEMPT":1,"Steps":4,"started_at":"x"}`,
+			"sleep cycle started: attempt 1, step 0 of 4", []int{0, 1, 2, 3}},
+		{"completed_at in another case", `{"last_completed_index":1,"attempt":1,"steps":4,"Completed_At":"y"}`,
+			"sleep cycle started: attempt 2, step 2 of 4", []int{2, 3}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,8 +42,8 @@ const maxAttempt = 1 << 30
 // with attempt+1 if an unfinished cycle of the same length is recorded, else
 // step 0 of attempt 1. Anything it cannot read starts afresh.
 func resumePoint(raw json.RawMessage, steps int) (next, attempt int) {
-	var p progress
-	if len(raw) == 0 || json.Unmarshal(raw, &p) != nil {
+	p, ok := decodeProgress(raw)
+	if !ok {
 		return 0, 1
 	}
 	if p.CompletedAt != "" || p.Steps != steps || p.Attempt < 1 || p.Attempt >= maxAttempt ||
@@ -51,6 +51,32 @@ func resumePoint(raw json.RawMessage, steps int) (next, attempt int) {
 		return 0, 1
 	}
 	return p.LastCompletedIndex + 1, p.Attempt + 1
+}
+
+// decodeProgress reads the progress in raw, matching its keys exactly as
+// every other reader of the state file does: encoding/json alone would
+// take "Completed_At" for "completed_at". ok is false when raw is not a
+// JSON object or a known key holds a value of the wrong type.
+func decodeProgress(raw json.RawMessage) (p progress, ok bool) {
+	var m map[string]json.RawMessage
+	if len(raw) == 0 || json.Unmarshal(raw, &m) != nil || m == nil {
+		return progress{}, false
+	}
+	for _, f := range []struct {
+		key  string
+		into any
+	}{
+		{"last_completed_index", &p.LastCompletedIndex},
+		{"attempt", &p.Attempt},
+		{"started_at", &p.StartedAt},
+		{"steps", &p.Steps},
+		{"completed_at", &p.CompletedAt},
+	} {
+		if v, found := m[f.key]; found && json.Unmarshal(v, f.into) != nil {
+			return progress{}, false
+		}
+	}
+	return p, true
 }
 
 // sleepCycle runs (or resumes) one sleep cycle. baseReq is the count of
