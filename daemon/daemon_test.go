@@ -576,7 +576,9 @@ func TestSleepCycleWaitsForIdleAfterActivity(t *testing.T) {
 
 // A lock wait that ends before the lock is even tried (a wait shorter than
 // the time from its start to the try, as on a loaded machine) is a busy
-// lock, tried again next tick: it does not end Run, wherever the loop is.
+// lock, tried again later: it does not end Run, wherever the loop is, and
+// the loops that retry at once (the boot's wake-up, the end of a sleep
+// cycle) do not spin on it.
 func TestLockWaitEndedBeforeTheTry(t *testing.T) {
 	tests := []struct {
 		state lifecycle.State
@@ -595,6 +597,12 @@ func TestLockWaitEndedBeforeTheTry(t *testing.T) {
 			r := startDaemon(t, dir, append(slices.Clone(fast), daemon.WithLockWait(time.Nanosecond))...)
 			got := r.waitFor(t, tt.want)
 			require.Contains(t, got, "the lock wait ended before the lock was tried")
+			// Paced, not spinning: a retry at most every millisecond
+			// (or tick), where a loop retrying at once narrates tens of
+			// thousands of lines in this time.
+			before := len(r.lines.all())
+			time.Sleep(200 * time.Millisecond)
+			require.Less(t, len(r.lines.all())-before, 1000, "retries paced")
 			r.stop(t)
 		})
 	}

@@ -60,6 +60,11 @@ func gateChild(ln net.Listener, dir string) int {
 			}
 		}
 	}()
+	// In flight before Run starts, so that nothing hibernates first: with
+	// a context already done, Begin does not wait for the boot.
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = d.Begin(cancelled)
 	type result struct {
 		o   daemon.Outcome
 		err error
@@ -69,10 +74,8 @@ func gateChild(ln net.Listener, dir string) int {
 		o, err := d.Run(context.Background())
 		ran <- result{o, err}
 	}()
-	if _, err := d.Begin(context.Background()); err != nil {
-		fmt.Println("begin:", err)
-	}
-	fmt.Println("serving")
+	<-d.Ready()
+	fmt.Println("serving in", d.State())
 	stdin := bufio.NewReader(os.Stdin)
 	if _, err := stdin.ReadString('\n'); err != nil {
 		fmt.Println("stdin:", err)
@@ -124,6 +127,12 @@ func TestListenerAcceptsNothingAfterHibernation(t *testing.T) {
 			require.NoError(t, err)
 			cmd.Stderr = os.Stderr
 			require.NoError(t, cmd.Start())
+			t.Cleanup(func() { // after a failure; a second Wait does nothing
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			})
+			// A child that hangs fails the test rather than hanging it.
+			require.NoError(t, out.(*os.File).SetReadDeadline(time.Now().Add(overall)))
 			r := bufio.NewReader(out)
 			readLine := func() string {
 				line, err := r.ReadString('\n')
@@ -131,7 +140,7 @@ func TestListenerAcceptsNothingAfterHibernation(t *testing.T) {
 				return strings.TrimSuffix(line, "\n")
 			}
 			require.Contains(t, readLine(), "passed=true")
-			require.Equal(t, "serving", readLine())
+			require.Equal(t, "serving in WAKE", readLine())
 			// Awake (a request in flight), every socket is served.
 			for _, a := range addrs {
 				c, err := net.DialTimeout(a.Network(), a.String(), overall)
@@ -159,8 +168,18 @@ func TestListenerAcceptsNothingAfterHibernation(t *testing.T) {
 			require.NoError(t, err)
 			rest, err := io.ReadAll(r)
 			require.NoError(t, err)
-			require.NoError(t, cmd.Wait())
 			require.Equal(t, "accept ends with net.ErrClosed: true\n", string(rest))
+			require.NoError(t, cmd.Wait())
+			// Every client still waits in its socket's queue, for the next
+			// instance: here the test's own copy of the socket.
+			for i, f := range files {
+				ln, err := net.FileListener(f)
+				require.NoError(t, err)
+				require.NoError(t, ln.(interface{ SetDeadline(time.Time) error }).SetDeadline(time.Now().Add(overall)))
+				c, err := ln.Accept()
+				require.NoError(t, err, "the client of %s is still queued", addrs[i])
+				require.NoError(t, errors.Join(c.Close(), ln.Close()))
+			}
 			for _, c := range clients {
 				require.NoError(t, c.Close())
 			}

@@ -121,7 +121,9 @@ func (r *running) waitFor(t *testing.T, want string) string {
 			if more != r.lines.current() {
 				continue
 			}
-			t.Fatalf("Run ended before %q", want)
+			res := <-r.result // sent as Run returned
+			r.result <- res
+			t.Fatalf("Run ended (%v, %v) before %q", res.outcome, res.err, want)
 		case <-deadline.C:
 			t.Fatalf("no %q within %v", want, overall)
 		}

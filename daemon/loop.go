@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/iai-mcp/lifecycle"
@@ -14,6 +15,11 @@ var (
 	errHibernate = errors.New("hibernation")
 	// errBusy: a dispatch gave up waiting for the lock.
 	errBusy = errors.New("lock busy")
+	// errUntried: busy, as the lock wait ended before the lock was tried.
+	errUntried = fmt.Errorf("%w: not tried", errBusy)
+	// errLockWait is the cause a lock wait ends with: it tells the end of
+	// the wait from that of the loop's own context.
+	errLockWait = errors.New("lock wait ended")
 )
 
 // boot applies the rule "a start is demand".
@@ -33,9 +39,31 @@ func (d *Daemon) boot(ctx context.Context) error {
 		return nil
 	}
 	for {
-		if err := d.dispatch(ctx, lifecycle.WakeSignal, lifecycle.Guards{}); !errors.Is(err, errBusy) {
+		err := d.dispatch(ctx, lifecycle.WakeSignal, lifecycle.Guards{})
+		if !errors.Is(err, errBusy) {
 			return err
 		}
+		if err := d.pauseAfter(ctx, err); err != nil {
+			return err
+		}
+	}
+}
+
+// pauseAfter paces a loop that retries a busy dispatch at once. A dispatch
+// that waited for the lock paced itself; one whose wait ended before the
+// lock was tried did not, and would spin: it waits the lock wait (at least
+// a millisecond), or until ctx ends.
+func (d *Daemon) pauseAfter(ctx context.Context, busy error) error {
+	if !errors.Is(busy, errUntried) {
+		return nil
+	}
+	t := time.NewTimer(max(d.cfg.lockWait, time.Millisecond))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -225,7 +253,7 @@ func (d *Daemon) dispatchFunc(ctx context.Context, ev lifecycle.Event, guards fu
 	if d.cfg.reason != nil {
 		reason = d.cfg.reason(ev)
 	}
-	dctx, cancel := context.WithTimeout(ctx, d.cfg.lockWait)
+	dctx, cancel := context.WithTimeoutCause(ctx, d.cfg.lockWait, errLockWait)
 	to, err := d.m.DispatchReasonFunc(dctx, ev, reason, guards)
 	cancel()
 	if err != nil && ev == lifecycle.RequestArrived {
@@ -237,6 +265,9 @@ func (d *Daemon) dispatchFunc(ctx context.Context, ev lifecycle.Event, guards fu
 		return ctx.Err()
 	case busy(err):
 		d.say("busy: %s not dispatched, %s", ev, whyBusy(err))
+		if !errors.Is(err, lifecycle.ErrLocked) {
+			return errUntried
+		}
 		return errBusy
 	default:
 		return err
@@ -273,7 +304,7 @@ func (d *Daemon) recordProgress(ctx context.Context, p progress) error {
 	if err != nil {
 		return err
 	}
-	uctx, cancel := context.WithTimeout(ctx, d.cfg.lockWait)
+	uctx, cancel := context.WithTimeoutCause(ctx, d.cfg.lockWait, errLockWait)
 	_, err = d.m.UpdateContext(uctx, func(r *lifecycle.Record) error {
 		r.SleepCycleProgress = raw
 		return nil
@@ -292,13 +323,13 @@ func (d *Daemon) recordProgress(ctx context.Context, p progress) error {
 }
 
 // busy reports whether err, from a call given the lock wait as its
-// context, means the lock was not had in time: it was held elsewhere, or
-// the wait ended before the lock was even tried (a Machine fails a call
-// whose context is already done, and on a loaded machine a short wait can
-// end before the call starts). Either way nothing was written, and the
-// next tick tries again.
+// context (one whose cause is errLockWait), means the lock was not had in
+// time: it was held elsewhere, or the wait ended before the lock was even
+// tried (a Machine fails a call whose context is already done, and on a
+// loaded machine a short wait can end before the call starts). Either way
+// nothing was written, and the next tick tries again.
 func busy(err error) bool {
-	return errors.Is(err, lifecycle.ErrLocked) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, lifecycle.ErrLocked) || errors.Is(err, errLockWait)
 }
 
 // whyBusy says why, for the narration.

@@ -54,7 +54,9 @@ func WithTick(d time.Duration) Option {
 // default. A wait that ends (even before the lock was tried, as a very
 // short one can on a loaded machine) is narrated as busy and is not an
 // error: the dispatch is tried again at the next tick, and a progress
-// record is skipped, as the next one says as much.
+// record is skipped, as the next one says as much. A wait shorter than the
+// machine's scheduling delays may never reach the lock: keep it well above
+// a millisecond.
 func WithLockWait(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {

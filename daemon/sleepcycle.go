@@ -152,6 +152,9 @@ func (d *Daemon) sleepCycle(ctx context.Context, rec lifecycle.Record, baseReq i
 			d.rested = err == nil && d.state == lifecycle.Sleep
 			return err
 		}
+		if err := d.pauseAfter(ctx, err); err != nil {
+			return err
+		}
 	}
 }
 

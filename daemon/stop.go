@@ -16,7 +16,7 @@ func (d *Daemon) recordServed() error {
 	if !d.req.undispatched.Swap(false) {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.lockWait)
+	ctx, cancel := context.WithTimeoutCause(context.Background(), d.cfg.lockWait, errLockWait)
 	defer cancel()
 	_, err := d.m.DispatchContext(ctx, lifecycle.RequestArrived, lifecycle.Guards{})
 	if busy(err) {

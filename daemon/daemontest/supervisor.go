@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -80,15 +81,20 @@ func SuperviseSockets(sockets []Socket, newCmd func() *exec.Cmd) (*Supervisor, e
 	if len(sockets) == 0 {
 		return nil, errors.New("supervisor: no socket")
 	}
-	s := &Supervisor{newCmd: newCmd, events: make(chan Event, maxEvents), done: make(chan struct{})}
 	names := make([]string, len(sockets))
 	for i, so := range sockets {
+		names[i] = cmp.Or(so.Name, "server")
+		if err := checkName(names[i]); err != nil {
+			return nil, err
+		}
+	}
+	s := &Supervisor{newCmd: newCmd, events: make(chan Event, maxEvents), done: make(chan struct{})}
+	for _, so := range sockets {
 		sock, addr, err := listenFile(so.Network, so.Address)
 		if err != nil {
 			return nil, errors.Join(err, s.closeSockets())
 		}
 		s.socks, s.fds, s.Addrs = append(s.socks, sock), append(s.fds, int(sock.Fd())), append(s.Addrs, addr)
-		names[i] = cmp.Or(so.Name, "server")
 	}
 	s.Addr, s.names = s.Addrs[0], strings.Join(names, ":")
 	if err := unix.Pipe(s.wake[:]); err != nil {
@@ -96,6 +102,21 @@ func SuperviseSockets(sockets []Socket, newCmd func() *exec.Cmd) (*Supervisor, e
 	}
 	go s.loop()
 	return s, nil
+}
+
+// checkName refuses a name LISTEN_FDNAMES cannot carry, as systemd's
+// FileDescriptorName= does: at most 255 characters, printable ASCII, no
+// colon (the separator).
+func checkName(name string) error {
+	if len(name) > 255 {
+		return fmt.Errorf("supervisor: socket name %.20q...: longer than 255 characters", name)
+	}
+	for _, r := range name {
+		if r < ' ' || r > '~' || r == ':' {
+			return fmt.Errorf("supervisor: socket name %q: only printable ASCII, and no colon", name)
+		}
+	}
+	return nil
 }
 
 // listenFile listens on network and addr, and returns the socket as a file.
@@ -108,12 +129,12 @@ func listenFile(network, addr string) (*os.File, net.Addr, error) {
 	if !ok {
 		return nil, nil, errors.Join(fmt.Errorf("supervisor: a %T has no file", ln), ln.Close())
 	}
-	if ul, ok := ln.(*net.UnixListener); ok {
+	sock, err := fl.File() // a duplicate: the socket stays open after ln.Close
+	if ul, ok := ln.(*net.UnixListener); ok && err == nil {
 		ul.SetUnlinkOnClose(false) // the socket lives on in the file
 	}
-	sock, err := fl.File() // a duplicate: the socket stays open after ln.Close
 	if cerr := ln.Close(); err == nil && cerr != nil {
-		err = errors.Join(cerr, sock.Close())
+		err = errors.Join(cerr, sock.Close(), removeSocketFile(ln.Addr()))
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("supervisor: %w", err)
@@ -121,13 +142,25 @@ func listenFile(network, addr string) (*os.File, net.Addr, error) {
 	return sock, ln.Addr(), nil
 }
 
-// closeSockets closes the sockets held.
+// closeSockets closes the sockets held, and removes the files of those that
+// are Unix sockets (as a net.UnixListener's Close does).
 func (s *Supervisor) closeSockets() error {
 	var errs []error
-	for _, sock := range s.socks {
-		errs = append(errs, sock.Close())
+	for i, sock := range s.socks {
+		errs = append(errs, sock.Close(), removeSocketFile(s.Addrs[i]))
 	}
 	return errors.Join(errs...)
+}
+
+// removeSocketFile removes a Unix socket's file, if addr is one's.
+func removeSocketFile(addr net.Addr) error {
+	if addr.Network() != "unix" {
+		return nil
+	}
+	if err := os.Remove(addr.String()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("supervisor: %w", err)
+	}
+	return nil
 }
 
 // Events delivers each start and exit, in order. The supervisor waits while
@@ -223,8 +256,9 @@ func (s *Supervisor) Signal(sig os.Signal) (bool, error) {
 
 // Close stops starting servers, kills the running one, waits for the
 // supervisor to finish (reading its remaining events is not needed), and
-// closes the sockets: clients still queued are then refused. Calls after the
-// first, and after CloseWhenIdle, return nil.
+// closes the sockets, removing Unix sockets' files: clients still queued
+// are then refused. Calls after the first, and after CloseWhenIdle, return
+// nil.
 func (s *Supervisor) Close() error {
 	if !s.stop(true) {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -91,9 +92,7 @@ func TestSupervisorStartsOnDemand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir, err := os.MkdirTemp("", "sup") // short: a socket path has a limit
-			require.NoError(t, err)
-			t.Cleanup(func() { require.NoError(t, os.RemoveAll(dir)) })
+			dir := shortDir(t)
 			sup, err := daemontest.SuperviseSockets(tt.sockets(dir), func() *exec.Cmd {
 				cmd := exec.Command(os.Args[0])
 				cmd.Env = append(os.Environ(), serverEnv+"=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
@@ -132,13 +131,50 @@ func TestSupervisorStartsOnDemand(t *testing.T) {
 	}
 }
 
-// A socket that cannot be listened on is named, and nothing is left open.
+// Bad sockets are refused with an error that names them, and a failure
+// leaves nothing behind: the sockets made before it are closed, their
+// files removed, so that the same paths can be used again.
 func TestSuperviseSocketsError(t *testing.T) {
-	_, err := daemontest.SuperviseSockets([]daemontest.Socket{
-		{Network: "tcp", Address: "127.0.0.1:0"},
-		{Network: "unix", Address: "/nonexistent/dir/s.sock"},
-	}, nil)
-	require.ErrorContains(t, err, "/nonexistent/dir/s.sock")
-	_, err = daemontest.SuperviseSockets(nil, nil)
-	require.ErrorContains(t, err, "no socket")
+	dir := shortDir(t)
+	made := filepath.Join(dir, "made.sock")
+	tests := []struct {
+		name    string
+		sockets []daemontest.Socket
+		want    string
+	}{
+		{"none", nil, "no socket"},
+		{"cannot listen", []daemontest.Socket{
+			{Network: "unix", Address: made},
+			{Network: "tcp", Address: "127.0.0.1:0"},
+			{Network: "unix", Address: "/nonexistent/dir/s.sock"},
+		}, "/nonexistent/dir/s.sock"},
+		{"a colon in a name", []daemontest.Socket{{Network: "unix", Address: made, Name: "a:b"}}, `"a:b"`},
+		{"a newline in a name", []daemontest.Socket{{Network: "unix", Address: made, Name: "a\nb"}}, `"a\nb"`},
+		{"a name too long", []daemontest.Socket{{Network: "unix", Address: made, Name: strings.Repeat("n", 256)}}, "longer than 255"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := daemontest.SuperviseSockets(tt.sockets, nil)
+			require.ErrorContains(t, err, tt.want)
+			_, err = os.Lstat(made)
+			require.ErrorIs(t, err, fs.ErrNotExist, "no socket file left")
+		})
+	}
+	// Closed, a supervisor removes its socket files too.
+	sup, err := daemontest.SuperviseSockets([]daemontest.Socket{{Network: "unix", Address: made}}, nil)
+	require.NoError(t, err)
+	_, err = os.Lstat(made)
+	require.NoError(t, err)
+	require.NoError(t, sup.Close())
+	_, err = os.Lstat(made)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+}
+
+// shortDir is a temporary directory short enough for a Unix socket's path.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sup")
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, os.RemoveAll(dir)) })
+	return dir
 }
