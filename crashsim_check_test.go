@@ -258,6 +258,44 @@ func (s *simRun) acquireDaemon() *lifecycle.DaemonLock {
 	}
 }
 
+// repair runs RepairState until it returns without an error. A call that
+// an injected error fails must say which file it failed on, and leave the
+// state path holding the bad file or the rebuilt record, the bad bytes kept
+// under one of the names. Only a call that repaired acknowledges: one that
+// finds the file sound (an earlier call's record, whose directory entry a
+// failed sync may have left unsynced) promises nothing of it.
+func (s *simRun) repair(bad []byte) {
+	path := filepath.Join(s.dir, lifecycle.DefaultStateFile)
+	for {
+		start := s.rec.ops()
+		var r lifecycle.Repair
+		var rerr error
+		injected := s.call("RepairState", func() error {
+			r, rerr = lifecycle.RepairState(s.dir, false, s.opts...)
+			return rerr
+		})
+		if msg := repairedOrBad(s.dir, bad); msg != "" {
+			s.stats.violation(vRepairState, fmt.Sprintf("%s: RepairState%s, on the live files: %s", s.name, s.faults.after(), msg))
+		}
+		if injected {
+			if !strings.Contains(rerr.Error(), path) && !strings.Contains(rerr.Error(), s.faults.firedOn) {
+				s.stats.violation(vRepairError, fmt.Sprintf("%s: RepairState failed%s with %q", s.name, s.faults.after(), rerr))
+			}
+			s.failed(start, "RepairState")
+			continue
+		}
+		if r.Problem == nil {
+			s.record(simAck{start: start, what: "RepairState found the file sound"})
+			return
+		}
+		got, err := os.ReadFile(r.MovedTo)
+		require.NoError(s.t, err)
+		require.Equal(s.t, string(bad), string(got), "%s: the bad file moved aside", s.name)
+		s.ack(start, "RepairState")
+		return
+	}
+}
+
 // The acts of other writers go to the recorder directly: they are not the
 // library's, and no error is injected into them.
 
@@ -371,6 +409,9 @@ type simWorkload struct {
 	opts   []lifecycle.Option
 	setup  func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option)
 	run    func(s *simRun)
+	// corrupt: the bad bytes setup left in the state file, which no crash
+	// state may lose (see repairedOrBad).
+	corrupt []byte
 }
 
 // optsFor is w's options for the lifecycle directory dir.
@@ -471,6 +512,9 @@ const (
 	vNotPoisoned    = "poisoning: a call failed after changing the files, and its Machine is not poisoned"
 	vPoisonTouches  = "poisoning: a poisoned Machine's next call touched the disk instead of failing fast"
 	vOutsideSeam    = "the library changed a directory outside the file-system seam: the crash model is blind to it"
+	vRepairState    = "repair: the state path names neither the bad file nor a record, or the bad bytes are lost"
+	vRepairError    = "repair: a failed RepairState names neither the state file nor the file it failed on"
+	vRepairAgain    = "repair: RepairState run again on the crash state does not repair it"
 )
 
 // simSetups keeps what a workload's setup made, to copy for each of the
@@ -559,6 +603,9 @@ type crashExpect struct {
 	logged []int64
 	// Another writer removed the log: its first seq may be above 1.
 	logCut bool
+	// The bad bytes of a corrupt state file that a repair mends, or nil:
+	// the state path may hold them, and they must never be lost.
+	bad []byte
 }
 
 // expectAt is what a crash after operation k may hold.
@@ -612,6 +659,7 @@ func checkPoints(t *testing.T, w simWorkload, s *simRun, points []int, perPoint 
 	n := 0
 	for _, k := range points {
 		e := expectAt(s.acks, k)
+		e.bad = w.corrupt
 		where := fmt.Sprintf("%s, crash after operation %d", s.name, k)
 		if k > 0 {
 			where += " (" + s.rec.what[k-1] + ")"
@@ -664,13 +712,19 @@ func checkCrashState(dir, logDir string, e crashExpect, opts []lifecycle.Option)
 			vs = fail(vLineLost, missing)
 		}
 	}
+	if e.bad != nil {
+		if msg := repairedOrBad(dir, e.bad); msg != "" {
+			vs = fail(vRepairState, msg)
+		}
+	}
 	before, err := os.ReadFile(statePath)
 	if errors.Is(err, fs.ErrNotExist) {
 		before = nil
 	} else if err != nil {
 		return fail(vStateCorrupt, err.Error()), false
 	}
-	if before != nil {
+	unrepaired := e.bad != nil && bytes.Equal(before, e.bad)
+	if before != nil && !unrepaired {
 		if _, err := lifecycle.LoadState(statePath); err != nil {
 			if e.foreignPending {
 				return vs, true
@@ -686,7 +740,7 @@ func checkCrashState(dir, logDir string, e crashExpect, opts []lifecycle.Option)
 			break
 		}
 	}
-	if match < 0 {
+	if match < 0 && !(e.bad != nil && before == nil) { // repairedOrBad said so
 		vs = fail(vStateBehind, fmt.Sprintf("after %q the state file holds %s, not %s", acked.what, brief(before), brief(acked.state)))
 	}
 	// A reset another writer made since the acknowledged operation may
@@ -694,6 +748,24 @@ func checkCrashState(dir, logDir string, e crashExpect, opts []lifecycle.Option)
 	resetSince := false
 	for _, a := range e.allowed[1:max(match+1, 1)] {
 		resetSince = resetSince || a.reset
+	}
+
+	// A repair a crash stopped before its record was in place: run again,
+	// it mends the file and keeps the bad bytes.
+	if unrepaired {
+		r, err := lifecycle.RepairState(dir, false, opts...)
+		switch {
+		case err != nil:
+			return fail(vRepairAgain, err.Error()), false
+		case r.Problem == nil:
+			return fail(vRepairAgain, "it finds the bad file sound"), false
+		}
+		if msg := repairedOrBad(dir, e.bad); msg != "" {
+			return fail(vRepairAgain, msg), false
+		}
+		if before, err = os.ReadFile(statePath); err != nil {
+			return fail(vRepairAgain, err.Error()), false
+		}
 	}
 
 	m, err := lifecycle.New(dir, opts...)
@@ -717,7 +789,7 @@ func checkCrashState(dir, logDir string, e crashExpect, opts []lifecycle.Option)
 			vs = fail(vRecordMoved, fmt.Sprintf("%s seq %d -> %s seq %d", was.CurrentState, was.TransitionSeq, after.CurrentState, after.TransitionSeq))
 		}
 	}
-	if acked.state != nil && !resetSince {
+	if acked.state != nil && !resetSince && !bytes.Equal(acked.state, e.bad) {
 		var want lifecycle.Record
 		if err := json.Unmarshal(acked.state, &want); err != nil {
 			return fail(vAckLost, err.Error()), false
@@ -829,6 +901,39 @@ func simInvariants(dir, logDir, chain string, cut bool) (kind, msg string) {
 		}
 	}
 	return "", ""
+}
+
+// repairedOrBad checks the files of dir while a corrupt state file whose
+// bytes are bad is repaired: the state path names the bad file or a record
+// that loads, and the bad bytes are under the state path or beside it,
+// under a STATEFILE.corrupt- name. It says what is wrong, or is "".
+func repairedOrBad(dir string, bad []byte) string {
+	statePath := filepath.Join(dir, lifecycle.DefaultStateFile)
+	data, err := os.ReadFile(statePath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "no state file"
+	case err != nil:
+		return err.Error()
+	case !bytes.Equal(data, bad):
+		if _, err := lifecycle.LoadState(statePath); err != nil {
+			return "the state file is neither the bad file nor a record: " + err.Error()
+		}
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if name != lifecycle.DefaultStateFile && !strings.HasPrefix(name, lifecycle.DefaultStateFile+".corrupt-") {
+			continue
+		}
+		if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil && bytes.Equal(data, bad) {
+			return ""
+		}
+	}
+	return "the bad bytes are under no name"
 }
 
 // missingSeqs names the seqs of want that no state_transition line in

@@ -51,6 +51,7 @@ type faultFS struct {
 	fired   bool
 	firedOp string // the call that failed
 	firedAt int    // recorded operations when it did
+	firedOn string // the path of the call that failed
 }
 
 // mark and firedSince tell whether the error was injected between them.
@@ -79,7 +80,7 @@ func (f *faultFS) hit(op, path string, write bool) error {
 	if f.fired || i != f.at || f.kind == faultShortWrite && !write {
 		return nil
 	}
-	f.fired, f.firedOp, f.firedAt = true, what, f.rec.ops()
+	f.fired, f.firedOp, f.firedAt, f.firedOn = true, what, f.rec.ops(), path
 	return &fs.PathError{Op: op, Path: path, Err: f.kind.errno()}
 }
 
@@ -142,6 +143,13 @@ func (f *faultFS) Rename(oldpath, newpath string) error {
 		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: err.(*fs.PathError).Err}
 	}
 	return f.FileSystem.Rename(oldpath, newpath)
+}
+
+func (f *faultFS) Link(oldname, newname string) error {
+	if err := f.hit("link", oldname, false); err != nil {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err.(*fs.PathError).Err}
+	}
+	return f.FileSystem.Link(oldname, newname)
 }
 
 func (f *faultFS) Mkdir(name string, perm fs.FileMode) error {

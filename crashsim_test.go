@@ -419,6 +419,26 @@ func (r *recorder) Rename(oldpath, newpath string) error {
 	return nil
 }
 
+// Link adds a second entry for oldname's node: one file under two names,
+// whose data is the node's whichever name it is written through. The new
+// entry is a change of its directory like a create, durable only once the
+// directory is synced.
+func (r *recorder) Link(oldname, newname string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.OSFS.Link(oldname, newname); err != nil {
+		return err
+	}
+	_, _, node := r.lookup(oldname)
+	np, nname, _ := r.lookup(newname)
+	if node < 0 || np < 0 {
+		return nil
+	}
+	r.change(np, entryChange{kind: addEntry, name: nname, node: node})
+	r.done("link " + r.rel(oldname) + " " + r.rel(newname))
+	return nil
+}
+
 func (r *recorder) Mkdir(name string, perm fs.FileMode) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -588,11 +608,19 @@ func crashChoices(m *simModel, limit int, rng *rand.Rand) []crashChoice {
 }
 
 // materialize writes the crash state c of m into dst, which must not exist.
+// A file node under several names (a hard link) is one file with those
+// names, as on a disk.
 func materialize(t *testing.T, m *simModel, c crashChoice, dst string) {
+	written := map[int]string{} // file nodes written, and where
 	var write func(node int, path string)
 	write = func(id int, path string) {
 		n := m.nodes[id]
 		if !n.dir {
+			if first, ok := written[id]; ok {
+				require.NoError(t, os.Link(first, path))
+				return
+			}
+			written[id] = path
 			data := n.durable
 			for i := range c.whole[id] {
 				data = applyWrite(data, n.writes[i])

@@ -54,6 +54,20 @@ func simRotated(t *testing.T, dir string, clock *simClock, opts []lifecycle.Opti
 	}
 }
 
+// simTorn is a state file torn mid-write, as a disk may leave it.
+var simTorn = []byte(`{
+  "current_state": "SLEEP",
+  "since_ts": "2026-11-25T23:5`)
+
+// simCorrupted is a setup: five events (WAKE to SLEEP), then the state
+// file's bytes replaced by bad.
+func simCorrupted(bad []byte) func(*testing.T, string, *simClock, []lifecycle.Option) {
+	return func(t *testing.T, dir string, clock *simClock, opts []lifecycle.Option) {
+		simHistory(t, dir, clock, opts)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, lifecycle.DefaultStateFile), bad, 0o600))
+	}
+}
+
 // simPythonHeartbeat is the state file as a Python tool rewrites it for a
 // heartbeat: wrapper_event_seq and last_activity_ts moved, the rest kept.
 func simPythonHeartbeat(t *testing.T, dir string, now time.Time) []byte {
@@ -294,6 +308,19 @@ func simTargeted() []simWorkload {
 			},
 		},
 	}
+	ws = append(ws, simWorkload{
+		// A repair stopped anywhere leaves the state path on the bad file
+		// (run it again) or on the rebuilt record, never on nothing, and
+		// the bad bytes under one of the names.
+		name: "a torn state file repaired from the log, then a Machine goes on",
+		sub:  "lc", start: simDay0, setup: simCorrupted(simTorn), corrupt: simTorn,
+		run: func(s *simRun) {
+			s.repair(simTorn)
+			m := s.newMachine()
+			s.dispatch(m, lifecycle.RequestArrived, lifecycle.Guards{})
+			s.close(m)
+		},
+	})
 	ws = append(ws, simWorkload{
 		// C7: a log directory made again while the Machine stays open
 		// has its entry synced before a line in it is acknowledged.

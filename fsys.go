@@ -13,7 +13,7 @@ import (
 
 // fileSystem is the seam every change the library makes to disk goes
 // through: the opens that may create or write, writes, fsyncs, renames,
-// mkdirs, removals and unlinks. Reads go straight to the os package. The crash
+// hard links, mkdirs, removals and unlinks. Reads go straight to the os package. The crash
 // simulator in the tests puts a recorder here, which models what a power
 // loss may keep of each operation; in production it is osFS.
 type fileSystem interface {
@@ -24,6 +24,7 @@ type fileSystem interface {
 	Sync(f *os.File) error
 	SyncDir(dir string) error
 	Rename(oldpath, newpath string) error
+	Link(oldname, newname string) error
 	Mkdir(name string, perm fs.FileMode) error
 	Remove(name string) error
 	Unlink(name string) error
@@ -54,6 +55,21 @@ func (osFS) Unlink(name string) error {
 		err = unix.Unlink(name)
 	}
 	return err
+}
+
+// Link gives the file oldname the second name newname, which must not
+// exist, retrying when a signal interrupts it. A symbolic link is linked
+// itself, not its target: linkat(2) without AT_SYMLINK_FOLLOW does so on
+// every system, where link(2), which os.Link calls on some, may follow it.
+func (osFS) Link(oldname, newname string) error {
+	err := unix.Linkat(unix.AT_FDCWD, oldname, unix.AT_FDCWD, newname, 0)
+	for errors.Is(err, unix.EINTR) {
+		err = unix.Linkat(unix.AT_FDCWD, oldname, unix.AT_FDCWD, newname, 0)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: err}
+	}
+	return nil
 }
 
 // SyncDir makes the entries of dir durable: fsync(2) of a file does not

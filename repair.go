@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 )
 
@@ -20,7 +22,8 @@ type Repair struct {
 	// missing: then nothing was done, and the other fields are zero.
 	Problem error
 	// MovedTo is where the bad file was moved ("" in a dry run): beside
-	// it, named STATEFILE.corrupt-TIME. It is never deleted.
+	// it, named STATEFILE.corrupt-TIME (or -TIME-N when that name is
+	// taken). It is never deleted.
 	MovedTo string
 	// Record is the record written (in a dry run, that would be written):
 	// the state, since_ts, transition_seq and last_transition the log
@@ -55,10 +58,22 @@ var repairDefaults = []string{"last_activity_ts", "wrapper_event_seq", "sleep_cy
 // content (permission denied, too many open files, an I/O error) is
 // returned as it is: only content is corrupt.
 //
-// Should the system crash between the move and the write, the directory
-// has no state file: the next Machine starts from the default record with
-// the next seq above the log's, as after any reset, and the bad file is
-// still beside it.
+// No crash leaves the directory without a state file. The bad file first
+// gets its aside name as a second name (a hard link, the directory synced),
+// then the rebuilt record replaces the state file in one rename (a
+// temporary file, synced, renamed over it, the directory synced). Stopped
+// at any point, by a crash or an error, it leaves the state file either the
+// bad file (RepairState can simply be run again) or the rebuilt record,
+// with the bad file kept under its aside name. Run again on a bad file that a stopped
+// repair gave its aside name already, it keeps that name (Repair.MovedTo)
+// instead of making a second one. A file system that allows no hard link
+// fails the repair with an error naming the file (Op "move aside"), having
+// changed nothing: it does not fall back to renaming the bad file away
+// first. Only a state path that is a directory, which can neither have a
+// second name nor be replaced by a file in one rename, is renamed aside
+// first: a crash before the record is written leaves no state file, and
+// the next Machine starts from the default record with the next seq above
+// the log's, as after any reset.
 func RepairState(dir string, dryRun bool, opts ...Option) (Repair, error) {
 	cfg, err := resolveConfig(dir, opts)
 	if err != nil {
@@ -170,11 +185,112 @@ func rebuildRecord(cfg *config, now time.Time) (Record, *Transition, error) {
 // maxTime is a time after every transition a log can hold.
 var maxTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
-// moveAside renames the state file at path to a name beside it that says
-// it is corrupt and since when, one that no file has yet, and syncs the
-// directory.
+// moveAside gives the bad file at path a second name beside it, one that
+// says it is corrupt and since when, and syncs the directory, so that the
+// name is durable before the rebuilt record takes path: from then on the
+// bad file is kept under that name alone. A hard link, not a rename: path
+// names the bad file until the record replaces it in one rename, so no
+// crash leaves the directory without a state file. A file a stopped repair
+// gave its aside name already (a crash or an error came before the record
+// was in place) keeps that name rather than get a second one.
+//
+// A directory cannot have a second name, nor be replaced by a file in one
+// rename: it is renamed aside, and a crash before the record is written
+// leaves no state file.
 func moveAside(path string, now time.Time) (string, error) {
-	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return "", pathErr("move aside", path, err)
+	}
+	if fi.IsDir() {
+		return renameAside(path, now)
+	}
+	aside, err := linkedAside(path, fi)
+	if err != nil {
+		return "", err
+	}
+	if aside == "" {
+		if aside, err = linkAside(path, now); err != nil {
+			return "", err
+		}
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return aside, err
+	}
+	return aside, nil
+}
+
+// asideBase is the first name moveAside tries for the bad file at path;
+// the next ones add -2, -3, ... to it.
+func asideBase(path string, now time.Time) string {
+	return path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+}
+
+// linkAside links the file at path to the first aside name that is free.
+// link(2) never replaces a name, so a name taken in the instant before it
+// (EEXIST) is passed over like one found taken. A file system that refuses
+// the link gets an error saying so, and nothing has changed: the repair
+// does not fall back to a rename, which a crash could leave without a
+// state file.
+func linkAside(path string, now time.Time) (string, error) {
+	base := asideBase(path, now)
+	aside := base
+	for n := 2; ; n++ {
+		err := fsys.Link(path, aside)
+		switch {
+		case err == nil:
+			return aside, nil
+		case errors.Is(err, fs.ErrExist):
+			aside = fmt.Sprintf("%s-%d", base, n)
+			continue
+		case linkUnsupported(err):
+			return "", &fs.PathError{Op: "move aside", Path: path, Err: fmt.Errorf(
+				"the file system refused it a second name, %s (%w): the repair needs a hard link "+
+					"so that no crash can leave the directory without a state file", filepath.Base(aside), unwrapPath(err))}
+		}
+		return "", pathErr("move aside", path, err)
+	}
+}
+
+// linkUnsupported tells the link errors that say the file system, or the
+// file, allows no (further) hard link.
+func linkUnsupported(err error) bool {
+	for _, e := range []error{syscall.EPERM, syscall.ENOTSUP, syscall.EOPNOTSUPP, syscall.EXDEV, syscall.EMLINK} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// linkedAside is the aside name the file at path (fi) has already, or ""
+// when it has none: a name beside it of the form moveAside gives, on the
+// same file. Only a file with more than one link is looked for.
+func linkedAside(path string, fi fs.FileInfo) (string, error) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || st.Nlink < 2 {
+		return "", nil
+	}
+	dir, prefix := filepath.Dir(path), filepath.Base(path)+".corrupt-"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return "", pathErr("move aside", path, err)
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		name := filepath.Join(dir, e.Name())
+		if afi, err := os.Lstat(name); err == nil && os.SameFile(fi, afi) {
+			return name, nil
+		}
+	}
+	return "", nil
+}
+
+// renameAside renames the directory at path to the first aside name no
+// file has yet, and syncs its parent.
+func renameAside(path string, now time.Time) (string, error) {
+	base := asideBase(path, now)
 	aside := base
 	for n := 2; ; n++ {
 		if _, err := os.Lstat(aside); errors.Is(err, fs.ErrNotExist) {
@@ -187,8 +303,8 @@ func moveAside(path string, now time.Time) (string, error) {
 	if err := fsys.Rename(path, aside); err != nil {
 		return "", pathErr("move aside", path, err)
 	}
-	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
-		return aside, pathErr("sync dir", filepath.Dir(path), err)
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return aside, err
 	}
 	return aside, nil
 }

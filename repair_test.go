@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"bytes"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,4 +233,126 @@ func loggedSeqs(t *testing.T, logDir string) []int64 {
 	})
 	require.NoError(t, err)
 	return seqs
+}
+
+// linkFS is the real file system with its hard links made by link.
+type linkFS struct {
+	lifecycle.OSFS
+	link func(oldname, newname string) error
+}
+
+func (f linkFS) Link(oldname, newname string) error { return f.link(oldname, newname) }
+
+// A file system that cannot give the bad file a second name fails the
+// repair before it changes anything: the rename the link replaces would
+// leave the directory without a state file until the record is written.
+func TestRepairStateLinkFails(t *testing.T) {
+	tests := []struct {
+		name        string
+		errno       unix.Errno
+		unsupported bool // the message says the file system is the trouble
+	}{
+		{"EPERM", unix.EPERM, true},
+		{"ENOTSUP", unix.ENOTSUP, true},
+		{"EOPNOTSUPP", unix.EOPNOTSUPP, true}, // ENOTSUP's twin, another number on macOS
+		{"EXDEV", unix.EXDEV, true},
+		{"EMLINK", unix.EMLINK, true},
+		{"EIO", unix.EIO, false},
+		{"ENOSPC", unix.ENOSPC, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, _ := repairDir(t, writeBad(t, []byte("{")))
+			path := filepath.Join(dir, lifecycle.DefaultStateFile)
+			before := snapshotDir(t, dir)
+			restore := lifecycle.SetFileSystem(linkFS{link: func(oldname, newname string) error {
+				return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: tt.errno}
+			}})
+			defer restore()
+
+			r, err := lifecycle.RepairState(dir, false)
+			var pe *fs.PathError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, "move aside", pe.Op)
+			require.Equal(t, path, pe.Path)
+			require.ErrorIs(t, err, tt.errno)
+			if tt.unsupported {
+				require.ErrorContains(t, err, "hard link")
+			}
+			require.Empty(t, r.MovedTo)
+			require.Equal(t, before, snapshotDir(t, dir), "a failed link changed the directory")
+		})
+	}
+}
+
+// A crash after the bad file got its aside name, before the record
+// replaced it, leaves the file under both names; the repair run again
+// keeps that aside name rather than make a second one.
+func TestRepairStateAfterACrashAtItsLink(t *testing.T) {
+	dir, clock := repairDir(t, writeBad(t, []byte("{")))
+	path := filepath.Join(dir, lifecycle.DefaultStateFile)
+	earlier := path + ".corrupt-20261125T220500Z"
+	require.NoError(t, os.Link(path, earlier))
+
+	clock.advance(time.Hour)
+	r, err := lifecycle.RepairState(dir, false, lifecycle.WithClock(clock.now))
+	require.NoError(t, err)
+	require.Equal(t, earlier, r.MovedTo)
+	require.Equal(t, "{", snapshotPath(t, earlier))
+	asides, err := filepath.Glob(path + ".corrupt-*")
+	require.NoError(t, err)
+	require.Equal(t, []string{earlier}, asides)
+	rec, err := lifecycle.LoadState(path)
+	require.NoError(t, err)
+	require.Equal(t, r.Record, rec)
+}
+
+// An aside name that a file already has, before the repair or made by
+// another process in the instant before the link, is never replaced: the
+// next free name is taken.
+func TestRepairStateAsideNameTaken(t *testing.T) {
+	now := time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		taken []string // suffixes taken before the repair
+		race  []string // suffixes taken by another process as the link is tried
+		want  string
+	}{
+		{"taken before", []string{"", "-2"}, nil, "-3"},
+		{"taken in a race", nil, []string{""}, "-2"},
+		{"taken before and in a race", []string{""}, []string{"-2"}, "-3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, clock := repairDir(t, writeBad(t, []byte("{")))
+			clock.t = now
+			path := filepath.Join(dir, lifecycle.DefaultStateFile)
+			base := path + ".corrupt-20261125T230000Z"
+			for _, s := range tt.taken {
+				require.NoError(t, os.WriteFile(base+s, []byte("other "+s), 0o600))
+			}
+			race := map[string]bool{}
+			for _, s := range tt.race {
+				race[base+s] = true
+			}
+			restore := lifecycle.SetFileSystem(linkFS{link: func(oldname, newname string) error {
+				if race[newname] {
+					require.NoError(t, os.WriteFile(newname, []byte("racer"), 0o600))
+				}
+				return lifecycle.OSFS{}.Link(oldname, newname)
+			}})
+			defer restore()
+
+			r, err := lifecycle.RepairState(dir, false, lifecycle.WithClock(clock.now))
+			require.NoError(t, err)
+			require.Equal(t, base+tt.want, r.MovedTo)
+			require.Equal(t, "{", snapshotPath(t, r.MovedTo))
+			for _, s := range tt.taken {
+				require.Equal(t, "other "+s, snapshotPath(t, base+s))
+			}
+			for name := range race {
+				require.Equal(t, "racer", snapshotPath(t, name))
+			}
+		})
+	}
 }
