@@ -13,9 +13,10 @@ import (
 
 // fileSystem is the seam every change the library makes to disk goes
 // through: the opens that may create or write, writes, fsyncs, renames,
-// hard links, mkdirs, removals and unlinks. Reads go straight to the os package. The crash
-// simulator in the tests puts a recorder here, which models what a power
-// loss may keep of each operation; in production it is osFS.
+// hard links, mkdirs, removals and unlinks. Reads go straight to the os
+// package. The crash simulator in the tests puts a recorder here, which
+// models what a power loss may keep of each operation; in production it
+// is osFS.
 type fileSystem interface {
 	OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error)
 	Write(f *os.File, p []byte) (int, error)

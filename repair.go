@@ -64,9 +64,9 @@ var repairDefaults = []string{"last_activity_ts", "wrapper_event_seq", "sleep_cy
 // temporary file, synced, renamed over it, the directory synced). Stopped
 // at any point, by a crash or an error, it leaves the state file either the
 // bad file (RepairState can simply be run again) or the rebuilt record,
-// with the bad file kept under its aside name. Run again on a bad file that a stopped
-// repair gave its aside name already, it keeps that name (Repair.MovedTo)
-// instead of making a second one. A file system that allows no hard link
+// with the bad file kept under its aside name. Run again on a bad file
+// that a stopped repair gave its aside name already, it keeps that name
+// (Repair.MovedTo) instead of making a second one. A file system that allows no hard link
 // fails the repair with an error naming the file (Op "move aside"), having
 // changed nothing: it does not fall back to renaming the bad file away
 // first. Only a state path that is a directory, which can neither have a
