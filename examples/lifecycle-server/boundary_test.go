@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -45,21 +44,9 @@ func TestServerBoundaryBursts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := testContext(t)
-			dir := t.TempDir()
-			stdout, stderr := newLines(), newLines()
-			sup, err := daemontest.SuperviseSockets(tt.sockets(shortTempDir(t)), func() *exec.Cmd {
-				cmd := serverCmd("--dir="+dir, "--tick=2ms", "--drowsy-after=10ms", "--sleep-after=20ms",
-					"--sleep-steps=2", "--sleep-step=1ms")
-				cmd.Stdout, cmd.Stderr = stdout, stderr
-				return cmd
-			})
-			require.NoError(t, err)
-			t.Cleanup(func() {
-				require.NoError(t, sup.Close())
-				if t.Failed() {
-					t.Logf("servers' stderr:\n%s", strings.Join(stderr.complete(), "\n"))
-				}
-			})
+			sup := supervise(t, tt.sockets(shortTempDir(t)), nil, "--dir="+t.TempDir(), "--tick=2ms",
+				"--drowsy-after=10ms", "--sleep-after=20ms", "--sleep-steps=2", "--sleep-step=1ms")
+			stdout := sup.stdout
 			exits := make(chan error, 64)
 			go func() {
 				for ev := range sup.Events() {

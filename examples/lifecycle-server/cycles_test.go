@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -55,20 +53,8 @@ func (c *tally) burst(ctx context.Context, addr string, n int) {
 func TestServerWakeCycles(t *testing.T) {
 	ctx := testContext(t)
 	dir := t.TempDir()
-	stdout, stderr := newLines(), newLines()
-	sup, err := daemontest.Supervise("tcp", "127.0.0.1:0", func() *exec.Cmd {
-		cmd := serverCmd("--dir="+dir, "--tick=2ms", "--drowsy-after=30ms", "--sleep-after=60ms",
-			"--sleep-steps=2", "--sleep-step=2ms")
-		cmd.Stdout, cmd.Stderr = stdout, stderr
-		return cmd
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, sup.Close())
-		if t.Failed() {
-			t.Logf("servers' stdout:\n%s\nstderr:\n%s", strings.Join(stdout.complete(), "\n"), strings.Join(stderr.complete(), "\n"))
-		}
-	})
+	sup := supervise(t, nil, nil, "--dir="+dir, "--tick=2ms", "--drowsy-after=30ms", "--sleep-after=60ms",
+		"--sleep-steps=2", "--sleep-step=2ms")
 	addr := sup.Addr.String()
 	const hibernations, burst = 5, 20
 	during := &tally{answers: map[string]int{}}     // sent once a server had exited

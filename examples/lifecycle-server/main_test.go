@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iai-mcp/lifecycle/daemon/daemontest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -41,6 +42,40 @@ func serverCmd(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = serverEnviron()
 	return cmd
+}
+
+// supervised is a Supervisor socket-activating the server, with the
+// servers' output.
+type supervised struct {
+	*daemontest.Supervisor
+	stdout, stderr *lines
+}
+
+// supervise socket-activates the server with args (and env added to its
+// environment) on sockets, one loopback TCP socket when nil, until the test
+// ends; a failed test logs the servers' output.
+func supervise(t *testing.T, sockets []daemontest.Socket, env []string, args ...string) *supervised {
+	t.Helper()
+	if sockets == nil {
+		sockets = []daemontest.Socket{{Network: "tcp", Address: "127.0.0.1:0"}}
+	}
+	s := &supervised{stdout: newLines(), stderr: newLines()}
+	sup, err := daemontest.SuperviseSockets(sockets, func() *exec.Cmd {
+		cmd := serverCmd(args...)
+		cmd.Env = append(cmd.Env, env...)
+		cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
+		return cmd
+	})
+	require.NoError(t, err)
+	s.Supervisor = sup
+	t.Cleanup(func() {
+		require.NoError(t, sup.Close())
+		if t.Failed() {
+			t.Logf("servers' stdout:\n%s\nstderr:\n%s",
+				strings.Join(s.stdout.complete(), "\n"), strings.Join(s.stderr.complete(), "\n"))
+		}
+	})
+	return s
 }
 
 // lines is a process's output, line by line, as it comes.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,20 +26,8 @@ func TestServerWaitsForTheDirectory(t *testing.T) {
 	notify, err := daemontest.ListenNotify(nd)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, notify.Close()) })
-	stdout, stderr := newLines(), newLines()
-	sup, err := daemontest.Supervise("tcp", "127.0.0.1:0", func() *exec.Cmd {
-		cmd := serverCmd(append([]string{"--dir=" + dir}, awake...)...)
-		cmd.Env = append(cmd.Env, notify.Env())
-		cmd.Stdout, cmd.Stderr = stdout, stderr
-		return cmd
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, sup.Close())
-		if t.Failed() {
-			t.Logf("stdout:\n%s\nstderr:\n%s", strings.Join(stdout.complete(), "\n"), strings.Join(stderr.complete(), "\n"))
-		}
-	})
+	sup := supervise(t, nil, []string{notify.Env()}, append([]string{"--dir=" + dir}, awake...)...)
+	stdout := sup.stdout
 	answered := make(chan string, 1)
 	go func() {
 		answer, err := ask(ctx, "tcp", sup.Addr.String())
@@ -98,14 +85,8 @@ func TestServerStoppedWhileWaiting(t *testing.T) {
 	dir := t.TempDir()
 	holder := startServer(t, append([]string{"--dir=" + dir, "--listen=127.0.0.1:0"}, awake...)...)
 	holder.stdout.waitFor(t, ctx, "listening on ...")
-	stdout := newLines()
-	sup, err := daemontest.Supervise("tcp", "127.0.0.1:0", func() *exec.Cmd {
-		cmd := serverCmd(append([]string{"--dir=" + dir}, awake...)...)
-		cmd.Stdout = stdout
-		return cmd
-	})
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, sup.Close()) })
+	sup := supervise(t, nil, nil, append([]string{"--dir=" + dir}, awake...)...)
+	stdout := sup.stdout
 	go func() { _, _ = ask(ctx, "tcp", sup.Addr.String()) }() // wakes it; never answered here
 	require.Equal(t, daemontest.Started, (<-sup.Events()).Kind)
 	stdout.waitFor(t, ctx, "waiting for another daemon to leave: ...")
