@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -86,8 +88,10 @@ func (s *server) handle(c net.Conn) {
 			s.log.Warn("server: closing a connection", "err", err)
 		}
 	}()
-	sc := bufio.NewScanner(c)
+	src := &endReader{r: c}
+	sc := bufio.NewScanner(src)
 	sc.Buffer(make([]byte, 0, 256), maxLine)
+	sc.Split(src.lines)
 	w := bufio.NewWriter(c)
 	for sc.Scan() {
 		st, err := s.d.Request(context.Background())
@@ -130,4 +134,30 @@ func (s *server) shutdown(drain time.Duration) error {
 	s.accepting.Wait()
 	s.handlers.Wait()
 	return err
+}
+
+// endReader reads a connection and remembers how its reads ended, so that
+// lines can tell a last line the client ended (EOF) from one cut short.
+type endReader struct {
+	r   io.Reader
+	eof bool
+}
+
+func (e *endReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		e.eof = true
+	}
+	return n, err
+}
+
+// lines splits as bufio.ScanLines does, except that bytes after the last
+// newline are a line only when the client ended its side: a Scanner hands
+// them on when a read fails too (the drain's deadline, a reset), and such
+// an unfinished line is not a request.
+func (e *endReader) lines(data []byte, atEOF bool) (int, []byte, error) {
+	if atEOF && !e.eof && len(data) > 0 && bytes.IndexByte(data, '\n') < 0 {
+		return len(data), nil, nil
+	}
+	return bufio.ScanLines(data, atEOF)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -211,4 +212,67 @@ func TestServerRestartsAfterACrash(t *testing.T) {
 	require.Equal(t, "WAKE", answer)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 0, p.exit(t, ctx))
+}
+
+// A line left unfinished when the drain ends is not a request: it is
+// neither answered nor recorded (a request served after Run has returned
+// is recorded when the daemon closes). A last line the client ends by
+// closing its side (no newline, then EOF) is one, as a whole line is.
+func TestServerDrainCutsAnUnfinishedLine(t *testing.T) {
+	tests := []struct {
+		name      string
+		send      string
+		closeSend bool   // the client then shuts its side down, before the stop
+		answer    string // to send, before the stop if closeSend, else after
+	}{
+		{"unfinished", "hel", false, ""},
+		{"last line ended by EOF", "hello", true, "WAKE\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := testContext(t)
+			dir := t.TempDir()
+			// No tick: the requests are recorded once, on the way out, and
+			// wrapper_event_seq says whether one came after that.
+			p := startServer(t, "--dir="+dir, "--listen=127.0.0.1:0", "--drain=300ms",
+				"--tick=1h", "--drowsy-after=1h", "--sleep-after=2h")
+			addr := listenAddr(t, p.stdout.waitFor(t, ctx, "listening on ..."))
+			c, err := net.Dial("tcp", addr)
+			require.NoError(t, err)
+			defer c.Close()
+			require.NoError(t, c.SetDeadline(time.Now().Add(overall)))
+			r := bufio.NewReader(c)
+			_, err = c.Write([]byte("first\n"))
+			require.NoError(t, err)
+			answer, err := r.ReadString('\n')
+			require.NoError(t, err)
+			require.Equal(t, "WAKE\n", answer)
+			_, err = c.Write([]byte(tt.send))
+			require.NoError(t, err)
+			var got string
+			if tt.closeSend {
+				require.NoError(t, c.(*net.TCPConn).CloseWrite())
+				all, err := io.ReadAll(r) // the server closes once it has answered
+				require.NoError(t, err)
+				got = string(all)
+			}
+			require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+			if !tt.closeSend {
+				all, _ := io.ReadAll(r) // until the drain ends
+				got = string(all)
+			}
+			require.Equal(t, tt.answer, got)
+			require.Equal(t, 0, p.exit(t, ctx))
+			require.Equal(t, int64(1), seq(t, dir), "recorded once, on the way out: nothing came after")
+		})
+	}
+}
+
+// seq is the wrapper_event_seq of the state file in dir: how many times
+// requests were recorded.
+func seq(t *testing.T, dir string) int64 {
+	t.Helper()
+	rec, err := lifecycle.LoadState(filepath.Join(dir, lifecycle.DefaultStateFile))
+	require.NoError(t, err)
+	return rec.WrapperEventSeq
 }
