@@ -121,9 +121,13 @@ func (r *running) waitFor(t *testing.T, want string) string {
 			if more != r.lines.current() {
 				continue
 			}
-			res := <-r.result // sent as Run returned
-			r.result <- res
-			t.Fatalf("Run ended (%v, %v) before %q", res.outcome, res.err, want)
+			select {
+			case res := <-r.result: // sent as Run returns; put back for end
+				r.result <- res
+				t.Fatalf("Run ended (%v, %v) before %q", res.outcome, res.err, want)
+			case <-deadline.C: // taken already, by end
+				t.Fatalf("Run ended before %q", want)
+			}
 		case <-deadline.C:
 			t.Fatalf("no %q within %v", want, overall)
 		}
